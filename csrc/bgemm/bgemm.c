@@ -1,0 +1,153 @@
+/* Binary GEMM driver (BLIS/ruy structure): validation, B packed into NR-wide panels, cache blocking
+ * over k (a panel's k-block stays in L1) and m, threads over panels or rows.  The ISA only supplies
+ * the micro-kernel; this file is the same for every path. */
+#include <stdlib.h>
+#include <string.h>
+#include "../internal.h"
+
+#define L1_PANEL_BYTES (32 * 1024)   /* one panel k-block, read MR rows at a time */
+#define L2_A_BYTES (1024 * 1024)     /* the rows of A swept across a panel */
+#define MIN_WORK_PER_THREAD 32768    /* m*n*words below which threading does not pay */
+
+void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t nr_panel, size_t w0,
+                     size_t kc, size_t k, uint64_t *panel) {
+    size_t words = XNOR_WORDS(k), cols = n - j0 < nr_panel ? n - j0 : nr_panel;
+    uint64_t tail = XNOR_TAIL_MASK(k);
+    for (size_t w = 0; w < kc; w++) {
+        uint64_t mask = (w0 + w == words - 1) ? tail : ~UINT64_C(0);
+        uint64_t *dst = panel + w * nr_panel;
+        size_t j = 0;
+        for (; j < cols; j++) dst[j] = b[(j0 + j) * ldb + w0 + w] & mask;
+        for (; j < nr_panel; j++) dst[j] = 0;
+    }
+}
+
+typedef struct {
+    const xnor_kernels *kern;
+    const uint64_t *a, *b;
+    int32_t *c;
+    size_t m, n, k, words, kc, mc, panels;
+    uint64_t *packed;           /* panels * NR * words */
+    int split_panels;           /* 1: threads own panel ranges; 0: threads own row ranges */
+} gemm_job;
+
+static void range_of(size_t total, size_t unit, int t, int nt, size_t *lo, size_t *hi) {
+    size_t units = (total + unit - 1) / unit, per = units / nt, extra = units % nt;
+    size_t u0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
+    size_t u1 = u0 + per + ((size_t)t < extra ? 1 : 0);
+    *lo = u0 * unit < total ? u0 * unit : total;
+    *hi = u1 * unit < total ? u1 * unit : total;
+}
+
+static void pack_task(void *ctx, int t, int nt) {
+    gemm_job *job = ctx;
+    size_t NR = job->kern->nr, p0, p1;
+    range_of(job->panels, 1, t, nt, &p0, &p1);
+    for (size_t p = p0; p < p1; p++)
+        xnor_pack_panel(job->b, job->words, p * NR, job->n, NR, 0, job->words, job->k,
+                        job->packed + p * NR * job->words);
+}
+
+static void compute_task(void *ctx, int t, int nt) {
+    gemm_job *job = ctx;
+    const xnor_kernels *kern = job->kern;
+    size_t MR = kern->mr, NR = kern->nr, W = job->words;
+    size_t p0 = 0, p1 = job->panels, r0 = 0, r1 = job->m;
+    if (job->split_panels) range_of(job->panels, 1, t, nt, &p0, &p1);
+    else range_of(job->m, MR, t, nt, &r0, &r1);
+    for (size_t w0 = 0; w0 < W; w0 += job->kc) {
+        size_t kc = W - w0 < job->kc ? W - w0 : job->kc;
+        unsigned flags = (w0 == 0 ? XNOR_UK_FIRST : 0) | (w0 + kc == W ? XNOR_UK_LAST : 0);
+        for (size_t i0 = r0; i0 < r1; i0 += job->mc) {
+            size_t i1 = r1 - i0 < job->mc ? r1 : i0 + job->mc;
+            for (size_t p = p0; p < p1; p++) {
+                const uint64_t *panel = job->packed + p * NR * W + w0 * NR;
+                size_t j0 = p * NR, nr = job->n - j0 < NR ? job->n - j0 : NR;
+                for (size_t i = i0; i < i1; i += MR) {
+                    size_t mr = i1 - i < MR ? i1 - i : MR;
+                    kern->gemm_ukernel(mr, nr, kc, job->a + i * W + w0, W, panel,
+                                       job->c + i * job->n + j0, job->n, (int32_t)job->k, flags);
+                }
+            }
+        }
+    }
+}
+
+typedef struct {
+    const xnor_kernels *kern;
+    const uint64_t *a, *b;
+    int32_t *c;
+    size_t m, n, k, words;
+} direct_job;
+
+static void direct_task(void *ctx, int t, int nt) {
+    direct_job *job = ctx;
+    size_t j0, j1;
+    range_of(job->n, 8, t, nt, &j0, &j1);
+    if (j0 < j1)
+        job->kern->gemm_direct(job->m, j1 - j0, job->words, XNOR_TAIL_MASK(job->k), job->a,
+                               job->words, job->b + j0 * job->words, job->words, job->c + j0,
+                               job->n, (int32_t)job->k);
+}
+
+static int threads_for(size_t work, int num_threads) {
+    int nt = num_threads > 0 ? num_threads : xnor_num_threads();
+    if (nt > xnor_num_threads()) nt = xnor_num_threads();
+    size_t useful = work / MIN_WORK_PER_THREAD;
+    if (useful < (size_t)nt) nt = useful < 1 ? 1 : (int)useful;
+    return nt;
+}
+
+/* Garbage tail bits in a row of A add popcount(garbage) to every count of that row (the panels'
+ * tails are cleared), so remove it afterwards instead of masking inside every micro-kernel. */
+static void correct_a_tails(const uint64_t *a, int32_t *c, size_t m, size_t n, size_t k) {
+    uint64_t garbage_mask = ~XNOR_TAIL_MASK(k);
+    size_t W = XNOR_WORDS(k);
+    if (!garbage_mask) return;
+    for (size_t i = 0; i < m; i++) {
+        int32_t g = (int32_t)xnor_popcount64_portable(a[i * W + W - 1] & garbage_mask);
+        if (g)
+            for (size_t j = 0; j < n; j++) c[i * n + j] += 2 * g;
+    }
+}
+
+xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t m, size_t n,
+                       size_t k, int num_threads) {
+    xnor_status st = xnor_init();
+    if (st != XNOR_OK) return st;
+    if (!a || !b || !c) return xnor_fail(XNOR_EINVAL, "bgemm: null pointer");
+    if (k == 0 || k > INT32_MAX / 2)
+        return xnor_fail(XNOR_EINVAL, "bgemm: k=%zu out of range [1, %d]", k, INT32_MAX / 2);
+    if (m == 0 || n == 0) return XNOR_OK;
+    size_t W = XNOR_WORDS(k);
+    if (m > SIZE_MAX / W || n > SIZE_MAX / W / 8 || m > SIZE_MAX / n / 4)
+        return xnor_fail(XNOR_EINVAL, "bgemm: m=%zu n=%zu k=%zu overflow the address space", m, n, k);
+    const xnor_kernels *kern = xnor_active();
+
+    if (m <= kern->direct_max_m) {
+        direct_job job = {kern, a, b, c, m, n, k, W};
+        xnor_parallel(threads_for(m * n * W, num_threads), direct_task, &job);
+        return XNOR_OK;
+    }
+
+    size_t NR = kern->nr, MR = kern->mr, panels = (n + NR - 1) / NR;
+    if (panels > SIZE_MAX / NR / W / 8) return xnor_fail(XNOR_EINVAL, "bgemm: n*k too large");
+    uint64_t *packed = NULL;
+    size_t bytes = (panels * NR * W * sizeof(uint64_t) + 63) & ~(size_t)63;
+    packed = aligned_alloc(64, bytes);
+    if (!packed) return xnor_fail(XNOR_ENOMEM, "bgemm: cannot allocate %zu bytes for packed B", bytes);
+
+    gemm_job job = {kern, a, b, c, m, n, k, W, 0, 0, panels, packed, 0};
+    job.kc = L1_PANEL_BYTES / (NR * sizeof(uint64_t));
+    if (job.kc < 8) job.kc = 8;
+    if (W <= job.kc + job.kc / 2) job.kc = W;   /* a short last block is not worth a second pass */
+    job.mc = L2_A_BYTES / (job.kc * sizeof(uint64_t));
+    job.mc = job.mc < MR ? MR : job.mc - job.mc % MR;
+    int nt = threads_for(m * n * W, num_threads);
+    job.split_panels = panels >= (size_t)nt * 2 || (m + MR - 1) / MR < (size_t)nt * 2;
+    xnor_parallel(panels >= 2 ? nt : 1, pack_task, &job);
+    xnor_parallel(nt, compute_task, &job);
+    free(packed);
+    correct_a_tails(a, c, m, n, k);
+    return XNOR_OK;
+}

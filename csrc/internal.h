@@ -1,0 +1,99 @@
+/* Internal declarations shared by the kernel files: the per-ISA kernel table and its contracts. */
+#ifndef XNOR_INTERNAL_H
+#define XNOR_INTERNAL_H
+
+#include "xnorinfer.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define XNOR_X86 1
+#endif
+#if defined(__aarch64__)
+#define XNOR_ARM64 1
+#endif
+
+#define XNOR_WORDS(k) (((k) + 63) / 64)
+/* Mask of the valid bits of a row's last word. */
+#define XNOR_TAIL_MASK(k) (((k) % 64) ? ((UINT64_C(1) << ((k) % 64)) - 1) : ~UINT64_C(0))
+
+/* The largest micro-tile any kernel uses; drivers size their stack buffers with these. */
+#define XNOR_MAX_MR 8
+#define XNOR_MAX_NR 64
+
+/* Flags of a GEMM micro-kernel call. */
+#define XNOR_UK_FIRST 1u  /* first k-block: start the count at 0 instead of reading c */
+#define XNOR_UK_LAST 2u   /* last k-block: write k - 2*count instead of the running count */
+
+/*
+ * GEMM micro-kernel.  For r < mr (mr <= kernel's MR) and j < nr (nr <= kernel's NR):
+ *   count = sum over w < kc of popcount(a[r*lda + w] ^ panel[w*NR + j])
+ *   (plus c[r*ldc + j] unless XNOR_UK_FIRST);
+ *   c[r*ldc + j] = XNOR_UK_LAST ? k - 2*count : count.
+ * `panel` holds kc words of NR columns interleaved (see xnor_pack_panel); its columns >= nr and tail
+ * bits are zero.  Rows of `a` are read as they are (the driver corrects garbage tail bits of a).
+ * Columns >= nr of c are never written.
+ */
+typedef void (*xnor_gemm_ukernel_fn)(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
+                                     const uint64_t *panel, int32_t *c, size_t ldc, int32_t k,
+                                     unsigned flags);
+
+/*
+ * Direct (unpacked) kernel for small m: c[i*ldc + j] = k - 2 * sum over w < words of
+ * popcount((a[i*lda + w] ^ b[j*ldb + w]) & (w == words-1 ? tail_mask : ~0)) for i < m, j < n.
+ * Both a and b may carry garbage tail bits.
+ */
+typedef void (*xnor_gemm_direct_fn)(size_t m, size_t n, size_t words, uint64_t tail_mask,
+                                    const uint64_t *a, size_t lda, const uint64_t *b, size_t ldb,
+                                    int32_t *c, size_t ldc, int32_t k);
+
+/* Pack `rows` contiguous rows of k float32 into rows * ceil(k/64) words (tail bits 0). */
+typedef void (*xnor_pack_f32_fn)(const float *x, size_t rows, size_t k, uint64_t *out);
+
+/* Register-only peak loop; returns binary MACs performed. */
+typedef double (*xnor_peak_fn)(uint64_t iters, uint64_t *sink);
+
+typedef struct {
+    const char *name;
+    size_t mr, nr;              /* micro-tile of gemm_ukernel; nr is the panel width */
+    size_t direct_max_m;        /* xnor_bgemm uses gemm_direct when m <= this */
+    xnor_gemm_ukernel_fn gemm_ukernel;
+    xnor_gemm_direct_fn gemm_direct;
+    xnor_pack_f32_fn pack_f32;
+    xnor_peak_fn peak;
+} xnor_kernels;
+
+/* The kernels of the active ISA (filled once by xnor_init). */
+const xnor_kernels *xnor_active(void);
+
+/* Per-ISA tables, each defined in its own file; NULL where the build has no such path. */
+extern const xnor_kernels xnor_kernels_ref;
+extern const xnor_kernels xnor_kernels_scalar;
+#ifdef XNOR_X86
+extern const xnor_kernels xnor_kernels_avx2;
+extern const xnor_kernels xnor_kernels_avx512;
+#endif
+#ifdef XNOR_ARM64
+extern const xnor_kernels xnor_kernels_neon;
+#endif
+
+/* Copy n rows of b (columns of the product) starting at row j0, words [w0, w0+kc), into an
+ * NR-interleaved panel; rows past n are zero, and bits past k in the row's last word are cleared. */
+void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t nr_panel, size_t w0,
+                     size_t kc, size_t k, uint64_t *panel);
+
+/* Error reporting. */
+xnor_status xnor_fail(xnor_status status, const char *fmt, ...);
+
+/* Thread pool: run fn(ctx, t, nt) for t in [0, nt) on nt threads (the caller is thread 0).
+ * If the pool is busy with another caller, the work runs on the calling thread alone (nt = 1). */
+typedef void (*xnor_task_fn)(void *ctx, int t, int nt);
+void xnor_parallel(int num_threads, xnor_task_fn fn, void *ctx);
+
+/* Portable popcount (the reference path must not depend on a CPU instruction). */
+static inline unsigned xnor_popcount64_portable(uint64_t x) {
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
+#endif

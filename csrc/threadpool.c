@@ -1,0 +1,162 @@
+/* A small persistent thread pool: workers are created once and wait for work, spinning briefly
+ * before sleeping, so a call costs a wake-up, never a thread creation.  One caller at a time owns
+ * the pool; a concurrent caller runs its work on its own thread (correct, just not parallel). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ volatile("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+#define SPIN_ITERS 20000 /* ~50-100 us of spinning before a worker or the caller sleeps */
+#define MAX_THREADS 256
+
+static struct {
+    pthread_mutex_t owner;     /* held by the caller currently using the pool */
+    pthread_mutex_t lock;      /* protects sleeping on the two condition variables */
+    pthread_cond_t work_cv, done_cv;
+    int size;                  /* threads including the caller */
+    int started;               /* workers exist */
+    uint_fast64_t start_generation;
+    atomic_uint_fast64_t generation;
+    atomic_int remaining;
+    xnor_task_fn fn;
+    void *ctx;
+    int nt;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, 0};
+
+static pthread_once_t size_once = PTHREAD_ONCE_INIT;
+
+static void compute_size(void) {
+    int n = 1;
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#else
+    n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+    const char *env = getenv("XNORINFER_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1) n = (int)v;
+    }
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pool.size = n;
+}
+
+int xnor_num_threads(void) {
+    pthread_once(&size_once, compute_size);
+    return pool.size;
+}
+
+static void *worker_main(void *arg) {
+    int index = (int)(intptr_t)arg; /* worker i runs task i (the caller runs task 0) */
+    /* The generation when the workers were created: a job published before this thread first
+     * runs must still be seen as new. */
+    uint_fast64_t seen = pool.start_generation;
+    for (;;) {
+        uint_fast64_t gen;
+        int spins = 0;
+        while ((gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen &&
+               spins < SPIN_ITERS) {
+            CPU_RELAX();
+            spins++;
+        }
+        if (gen == seen) {
+            pthread_mutex_lock(&pool.lock);
+            while ((gen = atomic_load(&pool.generation)) == seen)
+                pthread_cond_wait(&pool.work_cv, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = gen;
+        /* Every worker checks in for every job, even one with no task for it: a new job cannot be
+         * published while any worker might still read the previous job's parameters. */
+        if (index < pool.nt) pool.fn(pool.ctx, index, pool.nt);
+        if (atomic_fetch_sub_explicit(&pool.remaining, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done_cv);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return NULL;
+}
+
+/* After fork() the child has no workers: start afresh. */
+static void reset_after_fork(void) {
+    pthread_mutex_init(&pool.owner, NULL);
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.work_cv, NULL);
+    pthread_cond_init(&pool.done_cv, NULL);
+    pool.started = 0;
+}
+
+static int start_workers(void) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int created = 1;
+    pool.start_generation = atomic_load(&pool.generation);
+    for (int i = 1; i < pool.size; i++) {
+        pthread_t th;
+        if (pthread_create(&th, &attr, worker_main, (void *)(intptr_t)i) != 0) break;
+        created++;
+    }
+    pthread_attr_destroy(&attr);
+    pool.size = created; /* if the OS refused threads, use what we got */
+    pool.started = 1;
+    return created;
+}
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, reset_after_fork); }
+
+void xnor_parallel(int num_threads, xnor_task_fn fn, void *ctx) {
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&size_once, compute_size);
+    int nt = num_threads <= 0 ? pool.size : num_threads;
+    if (nt > pool.size) nt = pool.size;
+    if (nt <= 1 || pthread_mutex_trylock(&pool.owner) != 0) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    pthread_once(&atfork_once, register_atfork);
+    if (!pool.started) start_workers();
+    if (nt > pool.size) nt = pool.size;
+    if (nt <= 1) {
+        pthread_mutex_unlock(&pool.owner);
+        fn(ctx, 0, 1);
+        return;
+    }
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.nt = nt;
+    atomic_store(&pool.remaining, pool.size - 1);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.work_cv);
+    pthread_mutex_unlock(&pool.lock);
+
+    fn(ctx, 0, nt);
+
+    for (int spins = 0; atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0 &&
+                        spins < SPIN_ITERS; spins++)
+        CPU_RELAX();
+    if (atomic_load(&pool.remaining) != 0) {
+        pthread_mutex_lock(&pool.lock);
+        while (atomic_load(&pool.remaining) != 0) pthread_cond_wait(&pool.done_cv, &pool.lock);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    pthread_mutex_unlock(&pool.owner);
+}
