@@ -1,0 +1,38 @@
+"""Every kernel test runs on every path: each ISA of the C backend this CPU supports, and Numba."""
+import pytest
+from hypothesis import HealthCheck, settings
+
+from xnorinfer import _native
+
+# The kernel_path fixture selects a backend for the whole test; it is meant to persist across the
+# examples hypothesis generates inside that test.
+settings.register_profile("xnorinfer", suppress_health_check=[HealthCheck.function_scoped_fixture],
+                          deadline=None)
+settings.load_profile("xnorinfer")
+
+
+def _paths():
+    paths = []
+    try:
+        c = _native.load_backend("c")
+    except _native.CLibraryMissing:
+        c = None
+    if c is not None:
+        paths += [("c", isa) for isa in c.supported_isas()]
+    paths.append(("numba", None))
+    return paths
+
+
+PATHS = _paths()
+
+
+def path_id(path):
+    backend, isa = path
+    return f"{backend}-{isa}" if isa else backend
+
+
+@pytest.fixture(params=PATHS, ids=[path_id(p) for p in PATHS])
+def kernel_path(request):
+    backend, isa = request.param
+    with _native.use_backend(backend, isa) as active:
+        yield active

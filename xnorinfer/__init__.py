@@ -1,0 +1,10 @@
+"""xnorinfer: fast CPU inference for binary neural networks.
+
+Bit convention: +-1 values are packed 64 to a uint64 along the last axis; element 64*j + i of a row is
+bit i of word j; bit 1 means -1, bit 0 means +1; x < 0 packs to -1, everything else (0, -0.0) to +1.
+"""
+from ._native import BackendError, backend_info
+from .kernels import bgemm, pack, unpack
+
+__version__ = "0.1.0"
+__all__ = ["pack", "unpack", "bgemm", "backend_info", "BackendError", "__version__"]

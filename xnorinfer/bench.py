@@ -1,0 +1,178 @@
+"""Microbenchmarks of the kernel core against numpy float32, measured side by side in one run.
+
+Timings interleave the two sides and keep each side's best repetition, which is what a noisy machine
+(a shared VM, turbo) makes comparable.  Throughput is in G binary multiply-accumulates per second
+(M*N*K / s); numpy's float32 matmul is timed on the same shape with BLAS limited to the same number of
+threads (threadpoolctl).
+"""
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from ._native import get_backend, load_backend, use_backend
+
+DEFAULT_SHAPES = [(1024, 1024, 4096), (1, 4096, 4096), (3136, 256, 2304), (196, 512, 4608), (64, 64, 64)]
+
+
+@dataclass
+class GemmResult:
+    m: int
+    n: int
+    k: int
+    threads: int
+    binary_gmacs: float
+    float_gmacs: float
+    peak_gmacs: float  # the CPU's XNOR-popcount peak for this thread count (None on Numba)
+
+    @property
+    def ratio(self):
+        return self.binary_gmacs / self.float_gmacs
+
+    @property
+    def fraction_of_peak(self):
+        return self.binary_gmacs / self.peak_gmacs if self.peak_gmacs else None
+
+
+def best_time(fn, repeat, min_time=0.02):
+    """Best wall time of one call, each repetition running the call enough times to last min_time."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(min_time / once))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+def interleaved_best(fns, repeat, min_time=0.02):
+    """Best times of several functions, alternating between them so they share the machine's mood."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], best_time(fn, 1, min_time))
+    return best
+
+
+def popcount_peak_gmacs(seconds=0.3, repeat=5):
+    """Single-core XOR-popcount peak of the active C ISA path, from its register-only loop."""
+    backend = get_backend()
+    if not hasattr(backend, "popcount_peak_loop"):
+        return None
+    iters = 1 << 16
+    while True:
+        t0 = time.perf_counter()
+        backend.popcount_peak_loop(iters)
+        if time.perf_counter() - t0 > seconds / 4 or iters > 1 << 34:
+            break
+        iters *= 2
+    best = 0.0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        macs = backend.popcount_peak_loop(iters)
+        best = max(best, macs / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def gemm_operands(m, n, k, seed=0):
+    rng = np.random.default_rng(seed)
+    a_f = rng.standard_normal((m, k), dtype=np.float32)
+    b_f = rng.standard_normal((n, k), dtype=np.float32)
+    return a_f, b_f, kernels.pack(a_f), kernels.pack(b_f)
+
+
+def bench_gemm(m, n, k, threads, repeat=7, peak_gmacs=None):
+    from threadpoolctl import threadpool_limits
+
+    a_f, b_f, a_p, b_p = gemm_operands(m, n, k)
+    out_i = np.empty((m, n), np.int32)
+    out_f = np.empty((m, n), np.float32)
+    b_t = b_f.T
+    with threadpool_limits(limits=threads, user_api="blas"):
+        t_bin, t_flt = interleaved_best(
+            [lambda: kernels.bgemm(a_p, b_p, k, out=out_i, num_threads=threads),
+             lambda: np.matmul(a_f, b_t, out=out_f)], repeat)
+    macs = m * n * k
+    return GemmResult(m, n, k, threads, macs / t_bin / 1e9, macs / t_flt / 1e9,
+                      peak_gmacs * threads if peak_gmacs else None)
+
+
+def call_overhead_us(repeat=7):
+    """Full Python call time of a 1x64x64 bgemm (validation, allocation, C call)."""
+    _, _, a, b = gemm_operands(1, 64, 64)
+    return best_time(lambda: kernels.bgemm(a, b, 64), repeat, min_time=0.05) * 1e6
+
+
+def pack_gbytes_per_s(rows=4096, k=4096, repeat=7):
+    x = np.random.default_rng(0).standard_normal((rows, k), dtype=np.float32)
+    return x.nbytes / best_time(lambda: kernels.pack(x), repeat) / 1e9
+
+
+def numba_vs_c(m=1024, n=1024, k=4096, threads=1, repeat=5):
+    """G MAC/s of the C backend and the Numba backend on the same operands, interleaved."""
+    _, _, a, b = gemm_operands(m, n, k)
+    out = np.empty((m, n), np.int32)
+    c, nb = load_backend("c"), load_backend("numba")
+    nb.bgemm(a, b, k, out, threads)  # compile (or load from cache) before timing
+    t_c, t_nb = interleaved_best([lambda: c.bgemm(a, b, k, out, threads),
+                                  lambda: nb.bgemm(a, b, k, out, threads)], repeat)
+    return m * n * k / t_c / 1e9, m * n * k / t_nb / 1e9
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
+def format_table(results):
+    lines = [f"{'shape (MxNxK)':>20} {'thr':>3} {'binary GMAC/s':>14} {'numpy f32 GMAC/s':>17} "
+             f"{'ratio':>7} {'% of peak':>10}"]
+    for r in results:
+        frac = f"{100 * r.fraction_of_peak:9.1f}%" if r.fraction_of_peak else f"{'n/a':>10}"
+        lines.append(f"{f'{r.m}x{r.n}x{r.k}':>20} {r.threads:>3} {r.binary_gmacs:14.1f} "
+                     f"{r.float_gmacs:17.1f} {r.ratio:6.1f}x {frac}")
+    return "\n".join(lines)
+
+
+def run_gemm_report(shapes=None, threads=(1, 2), repeat=7, numba=True, out=print):
+    info = get_backend().info()
+    out(f"xnorinfer bench gemm — {cpu_name()}, {os.cpu_count()} CPUs; backend {info['backend']}"
+        + (f", ISA {info['isa']} (supported: {', '.join(info['supported_isas'])})" if info.get("isa") else ""))
+    peak = popcount_peak_gmacs()
+    if peak:
+        out(f"XOR-popcount peak (register-only loop, {info['isa']}, 1 core): {peak:.1f} G binary MAC/s")
+    results = []
+    for m, n, k in shapes or DEFAULT_SHAPES:
+        for t in threads:
+            results.append(bench_gemm(m, n, k, t, repeat, peak))
+    out(format_table(results))
+    if len(threads) > 1 and threads[0] == 1:
+        for r1 in results:
+            for rt in results:
+                if (rt.m, rt.n, rt.k) == (r1.m, r1.n, r1.k) and r1.threads == 1 and rt.threads > 1:
+                    out(f"scaling {r1.m}x{r1.n}x{r1.k}: {rt.threads} threads = "
+                        f"{rt.binary_gmacs / r1.binary_gmacs:.2f}x 1 thread")
+    out(f"Python call time, 1x64x64 bgemm: {call_overhead_us():.2f} us")
+    out(f"pack float32 (4096x4096): {pack_gbytes_per_s():.1f} GB/s of input")
+    if numba and info["backend"] == "c":
+        try:
+            g_c, g_nb = numba_vs_c()
+            out(f"Numba backend at 1024x1024x4096, 1 thread: {g_nb:.1f} GMAC/s vs C {g_c:.1f} "
+                f"({g_c / g_nb:.2f}x slower)")
+        except ImportError as exc:
+            out(f"Numba backend not measured: {exc}")
+    return results
