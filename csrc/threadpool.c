@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -18,7 +19,10 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-#define SPIN_ITERS 20000 /* ~50-100 us of spinning before a worker or the caller sleeps */
+/* How long a worker (or the waiting caller) spins before sleeping: long enough to catch the next call
+ * of a layer-by-layer loop without a futex wake-up, short enough not to steal a core from other work.
+ * Measured in time, not iterations: PAUSE takes ~10 cycles on some CPUs and ~140 on others. */
+#define SPIN_NS 50000
 #define MAX_THREADS 256
 
 static struct {
@@ -29,7 +33,7 @@ static struct {
     int started;               /* workers exist */
     uint_fast64_t start_generation;
     atomic_uint_fast64_t generation;
-    atomic_int remaining;
+    atomic_uint_fast64_t remaining;
     xnor_task_fn fn;
     void *ctx;
     int nt;
@@ -37,6 +41,27 @@ static struct {
           PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, 0};
 
 static pthread_once_t size_once = PTHREAD_ONCE_INIT;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spin while (*flag == value) == while_equal, for at most SPIN_NS; returns the last value read. */
+static uint_fast64_t spin(atomic_uint_fast64_t *flag, uint_fast64_t value, int while_equal) {
+    int64_t deadline = 0;
+    for (unsigned i = 1;; i++) {
+        uint_fast64_t v = atomic_load_explicit(flag, memory_order_acquire);
+        if ((v == value) != while_equal) return v;
+        if ((i & 63) == 0) {
+            int64_t t = now_ns();
+            if (!deadline) deadline = t + SPIN_NS;
+            else if (t > deadline) return v;
+        }
+        CPU_RELAX();
+    }
+}
 
 static void compute_size(void) {
     int n = 1;
@@ -68,13 +93,7 @@ static void *worker_main(void *arg) {
      * runs must still be seen as new. */
     uint_fast64_t seen = pool.start_generation;
     for (;;) {
-        uint_fast64_t gen;
-        int spins = 0;
-        while ((gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen &&
-               spins < SPIN_ITERS) {
-            CPU_RELAX();
-            spins++;
-        }
+        uint_fast64_t gen = spin(&pool.generation, seen, 1);
         if (gen == seen) {
             pthread_mutex_lock(&pool.lock);
             while ((gen = atomic_load(&pool.generation)) == seen)
@@ -150,10 +169,7 @@ void xnor_parallel(int num_threads, xnor_task_fn fn, void *ctx) {
 
     fn(ctx, 0, nt);
 
-    for (int spins = 0; atomic_load_explicit(&pool.remaining, memory_order_acquire) != 0 &&
-                        spins < SPIN_ITERS; spins++)
-        CPU_RELAX();
-    if (atomic_load(&pool.remaining) != 0) {
+    if (spin(&pool.remaining, 0, 0) != 0) {
         pthread_mutex_lock(&pool.lock);
         while (atomic_load(&pool.remaining) != 0) pthread_cond_wait(&pool.done_cv, &pool.lock);
         pthread_mutex_unlock(&pool.lock);
