@@ -5,8 +5,9 @@
  * lanes of the 4*MR accumulators already hold per-column counts: no horizontal reductions, and the
  * XOR -> VPOPCNTQ -> VPADDQ chain is the whole inner loop (3 vector uops per 512 binary MACs, the
  * same as the register-only peak loop). */
-#include <immintrin.h>
 #include "../internal.h"
+#ifdef XNOR_X86
+#include <immintrin.h>
 
 #define XNOR_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,popcnt")))
 #define INLINE static inline __attribute__((always_inline))
@@ -155,3 +156,4 @@ const xnor_kernels xnor_kernels_avx512 = {
     .gemm_ukernel = ukernel_avx512, .gemm_direct = direct_avx512,
     .pack_f32 = pack_f32_avx512, .peak = peak_avx512,
 };
+#endif /* XNOR_X86 */

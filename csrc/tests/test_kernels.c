@@ -116,6 +116,8 @@ int main(void) {
                     check_bgemm(ms[mi], ns[ni], ks[ki], (int)(1 + rnd() % 2), name);
                 }
         check_bgemm(70, 130, 20000, 2, name);  /* several k-blocks */
+        check_bgemm(9, 17, 70000, 2, name);    /* first, middle and last k-blocks for narrow panels */
+        check_bgemm(2, 5, 140000, 1, name);    /* long direct rows: wide accumulators must not overflow */
         check_bgemm(200, 64, 300, 2, name);     /* thread split over rows */
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
