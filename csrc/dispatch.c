@@ -85,7 +85,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init_once_fn(void) {
     supported_mask = detect_supported();
     for (int i = 0; i < XNOR_ISA_COUNT; i++) /* a path the build left empty is not supported */
-        if (!table_for((xnor_isa)i) || !table_for((xnor_isa)i)->gemm_ukernel) supported_mask &= ~(1u << i);
+        if (!table_for((xnor_isa)i) || !table_for((xnor_isa)i)->gemm_direct) supported_mask &= ~(1u << i);
     xnor_isa best = XNOR_ISA_REF;
     for (int i = XNOR_ISA_COUNT - 1; i >= 0; i--)
         if (supported_mask & (1u << i)) { best = (xnor_isa)i; break; }

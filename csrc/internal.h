@@ -54,7 +54,8 @@ typedef double (*xnor_peak_fn)(uint64_t iters, uint64_t *sink);
 typedef struct {
     const char *name;
     size_t mr, nr;              /* micro-tile of gemm_ukernel; nr is the panel width */
-    size_t direct_max_m;        /* xnor_bgemm uses gemm_direct when m <= this */
+    size_t direct_max_m;        /* xnor_bgemm uses gemm_direct when m <= this (SIZE_MAX: always,
+                                   and then gemm_ukernel may be NULL) */
     xnor_gemm_ukernel_fn gemm_ukernel;
     xnor_gemm_direct_fn gemm_direct;
     xnor_pack_f32_fn pack_f32;

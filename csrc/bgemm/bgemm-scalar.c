@@ -1,5 +1,7 @@
 /* Scalar kernels with the hardware popcount (x86 POPCNT, AArch64 CNT via the builtin): the fallback
- * for CPUs without a SIMD path, and the baseline the SIMD paths are measured against. */
+ * for CPUs without a SIMD path, and the baseline the SIMD paths are measured against.
+ * Only the direct (dot-product) kernel: with a handful of general registers a register-tiled
+ * outer-product micro-kernel spills, and measured here it ran at 2/3 of the speed of 2x2 dot products. */
 #include "../internal.h"
 
 #if defined(XNOR_X86)
@@ -8,55 +10,41 @@
 #define XNOR_TARGET_SCALAR
 #endif
 
-#define MR 4
-#define NR 4
-
+/* Dot products of up to 2 rows of a with 2 rows of b: each loaded word feeds two popcounts. */
 XNOR_TARGET_SCALAR
-static void ukernel_scalar(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
-                           const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {
-    uint64_t acc[MR][NR] = {{0}};
-    if (mr == MR) {
-        for (size_t w = 0; w < kc; w++) {
-            const uint64_t *bw = panel + w * NR;
-            for (size_t r = 0; r < MR; r++) {
-                uint64_t av = a[r * lda + w];
-                for (size_t j = 0; j < NR; j++) acc[r][j] += (uint64_t)__builtin_popcountll(av ^ bw[j]);
-            }
-        }
-    } else {
-        for (size_t w = 0; w < kc; w++) {
-            const uint64_t *bw = panel + w * NR;
-            for (size_t r = 0; r < mr; r++) {
-                uint64_t av = a[r * lda + w];
-                for (size_t j = 0; j < NR; j++) acc[r][j] += (uint64_t)__builtin_popcountll(av ^ bw[j]);
-            }
-        }
+static inline __attribute__((always_inline)) void dot_2x2(size_t rows, size_t cols, size_t words,
+                                                          uint64_t tail_mask, const uint64_t *a,
+                                                          size_t lda, const uint64_t *b, size_t ldb,
+                                                          int32_t *c, size_t ldc, int32_t k) {
+    const uint64_t *a0 = a, *a1 = rows > 1 ? a + lda : a, *b0 = b, *b1 = cols > 1 ? b + ldb : b;
+    uint64_t c00 = 0, c01 = 0, c10 = 0, c11 = 0;
+    for (size_t w = 0; w + 1 < words; w++) {
+        uint64_t x0 = a0[w], x1 = a1[w], y0 = b0[w], y1 = b1[w];
+        c00 += (uint64_t)__builtin_popcountll(x0 ^ y0);
+        c01 += (uint64_t)__builtin_popcountll(x0 ^ y1);
+        c10 += (uint64_t)__builtin_popcountll(x1 ^ y0);
+        c11 += (uint64_t)__builtin_popcountll(x1 ^ y1);
     }
-    for (size_t r = 0; r < mr; r++)
-        for (size_t j = 0; j < nr; j++) {
-            int64_t count = (int64_t)acc[r][j] + ((flags & XNOR_UK_FIRST) ? 0 : c[r * ldc + j]);
-            c[r * ldc + j] = (flags & XNOR_UK_LAST) ? (int32_t)(k - 2 * count) : (int32_t)count;
-        }
+    size_t w = words - 1;
+    c00 += (uint64_t)__builtin_popcountll((a0[w] ^ b0[w]) & tail_mask);
+    c01 += (uint64_t)__builtin_popcountll((a0[w] ^ b1[w]) & tail_mask);
+    c10 += (uint64_t)__builtin_popcountll((a1[w] ^ b0[w]) & tail_mask);
+    c11 += (uint64_t)__builtin_popcountll((a1[w] ^ b1[w]) & tail_mask);
+    c[0] = (int32_t)(k - 2 * (int64_t)c00);
+    if (cols > 1) c[1] = (int32_t)(k - 2 * (int64_t)c01);
+    if (rows > 1) {
+        c[ldc] = (int32_t)(k - 2 * (int64_t)c10);
+        if (cols > 1) c[ldc + 1] = (int32_t)(k - 2 * (int64_t)c11);
+    }
 }
 
 XNOR_TARGET_SCALAR
 static void direct_scalar(size_t m, size_t n, size_t words, uint64_t tail_mask, const uint64_t *a,
                           size_t lda, const uint64_t *b, size_t ldb, int32_t *c, size_t ldc, int32_t k) {
-    for (size_t i = 0; i < m; i++) {
-        const uint64_t *ar = a + i * lda;
-        for (size_t j = 0; j < n; j++) {
-            const uint64_t *br = b + j * ldb;
-            uint64_t c0 = 0, c1 = 0;
-            size_t w = 0;
-            for (; w + 2 < words; w += 2) {
-                c0 += (uint64_t)__builtin_popcountll(ar[w] ^ br[w]);
-                c1 += (uint64_t)__builtin_popcountll(ar[w + 1] ^ br[w + 1]);
-            }
-            for (; w < words - 1; w++) c0 += (uint64_t)__builtin_popcountll(ar[w] ^ br[w]);
-            c0 += (uint64_t)__builtin_popcountll((ar[words - 1] ^ br[words - 1]) & tail_mask);
-            c[i * ldc + j] = (int32_t)(k - 2 * (int64_t)(c0 + c1));
-        }
-    }
+    for (size_t i = 0; i < m; i += 2)
+        for (size_t j = 0; j < n; j += 2)
+            dot_2x2(m - i < 2 ? 1 : 2, n - j < 2 ? 1 : 2, words, tail_mask, a + i * lda, lda,
+                    b + j * ldb, ldb, c + i * ldc + j, ldc, k);
 }
 
 XNOR_TARGET_SCALAR
@@ -88,7 +76,7 @@ static double peak_scalar(uint64_t iters, uint64_t *sink) {
 }
 
 const xnor_kernels xnor_kernels_scalar = {
-    .name = "scalar", .mr = MR, .nr = NR, .direct_max_m = 2,
-    .gemm_ukernel = ukernel_scalar, .gemm_direct = direct_scalar,
+    .name = "scalar", .direct_max_m = SIZE_MAX,
+    .gemm_ukernel = NULL, .gemm_direct = direct_scalar,
     .pack_f32 = pack_f32_scalar, .peak = peak_scalar,
 };
