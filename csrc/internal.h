@@ -81,6 +81,11 @@ extern const xnor_kernels xnor_kernels_neon;
 void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t nr_panel, size_t w0,
                      size_t kc, size_t k, uint64_t *panel);
 
+/* Fused output transform of one row of n accumulators (see xnor_output_transform). */
+void xnor_output_row(const xnor_output_transform *t, const int32_t *acc, size_t n, void *out);
+size_t xnor_output_row_bytes(const xnor_output_transform *t, size_t n);
+xnor_status xnor_check_transform(const xnor_output_transform *t);
+
 /* Error reporting. */
 xnor_status xnor_fail(xnor_status status, const char *fmt, ...);
 

@@ -25,7 +25,7 @@ def _cdef_from_header(text):
 
 def _sources():
     files = [os.path.join(CSRC, "dispatch.c"), os.path.join(CSRC, "threadpool.c")]
-    for sub in ("pack", "bgemm"):
+    for sub in ("pack", "bgemm", "bconv"):
         files += sorted(glob.glob(os.path.join(CSRC, sub, "*.c")))
     # setuptools wants paths relative to setup.py
     return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]
@@ -40,7 +40,7 @@ ffibuilder.set_source(
     sources=_sources(),
     include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), os.path.dirname(HERE)),
                   os.path.relpath(CSRC, os.path.dirname(HERE))],
-    extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden"],
+    extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden", "-ffp-contract=off"],
     libraries=["pthread", "m"],
 )
 

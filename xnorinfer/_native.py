@@ -60,6 +60,43 @@ class CBackend:
         if status:
             self._check(status)
 
+    def _conv_params(self, geometry):
+        params = self.ffi.new("xnor_conv_params *")
+        for name, value in geometry.items():
+            setattr(params, name, value)
+        return params
+
+    def _transform(self, transform, keep):
+        """An xnor_output_transform pointing into the arrays of `transform`; `keep` holds them alive."""
+        fb = self.ffi.from_buffer
+        t = self.ffi.new("xnor_output_transform *")
+        keep.append(t)
+        t.kind = transform.kind
+        t.clamp_min, t.clamp_max = transform.clamp
+        for field, ctype in (("scale", "float[]"), ("bias", "float[]"), ("thresholds", "int32_t[]"),
+                             ("flip", "uint8_t[]")):
+            array = getattr(transform, field)
+            if array is not None:
+                buf = fb(ctype, array)
+                keep.append(buf)
+                setattr(t, field, buf)
+        return t
+
+    def bconv2d(self, x, w, geometry, transform, out, num_threads):
+        keep = []
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_bconv2d(fb("uint64_t[]", x), fb("uint64_t[]", w), self._conv_params(geometry),
+                                       self._transform(transform, keep), fb("char[]", out), num_threads)
+        if status:
+            self._check(status)
+
+    def bmaxpool2d(self, x, geometry, out, num_threads):
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_bmaxpool2d(fb("uint64_t[]", x), self._conv_params(geometry),
+                                          fb("uint64_t[]", out), num_threads)
+        if status:
+            self._check(status)
+
     def num_threads(self):
         return int(self.lib.xnor_num_threads())
 

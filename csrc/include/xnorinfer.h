@@ -77,6 +77,59 @@ XNOR_API xnor_status xnor_unpack_f32(const uint64_t *words, size_t rows, size_t 
 XNOR_API xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c,
                        size_t m, size_t n, size_t k, int num_threads);
 
+/* ---- Binary layers ------------------------------------------------------------------------------
+ * The output transform is applied to the int32 accumulator acc = sum of x*w over the +-1 values of a
+ * layer's receptive field, inside the kernel, before anything is written:
+ *   XNOR_OUT_INT32    acc
+ *   XNOR_OUT_FLOAT32  v = (float)acc * scale[o] + bias[o] (float32, no fused multiply-add), then
+ *                     clamped to [clamp_min, clamp_max] (NaN stays NaN); NULL scale/bias mean 1 and 0
+ *   XNOR_OUT_PACKED   bit o = (acc < thresholds[o]) XOR flip[o], packed 64 per word along channels
+ *                     (bit 1 = -1; tail bits 0): the next binary layer's input.  Thresholds are chosen
+ *                     by the caller so that the bits equal float32 evaluation of a transform then sign.
+ */
+typedef enum { XNOR_OUT_INT32 = 0, XNOR_OUT_FLOAT32 = 1, XNOR_OUT_PACKED = 2 } xnor_output_kind;
+
+typedef struct {
+    xnor_output_kind kind;
+    const float *scale, *bias;       /* FLOAT32: per output channel, or NULL */
+    float clamp_min, clamp_max;      /* FLOAT32: use -INFINITY / INFINITY for none */
+    const int32_t *thresholds;       /* PACKED: per output channel */
+    const uint8_t *flip;             /* PACKED: per output channel, 0 or 1; NULL means all 0 */
+} xnor_output_transform;
+
+/* Binary 2-D convolution on packed NHWC activations.
+ *   x:   (batch, in_h, in_w, ceil(in_c/64)) words, channels packed along the last axis
+ *   w:   (out_c, kernel_h, kernel_w, ceil((in_c/groups)/64)) words: xnor_pack of OHWI weights, each tap's
+ *        channels padded to whole words (the padding bits are ignored, whatever they hold)
+ *   out: (batch, out_h, out_w, out_c) int32 or float32, or (batch, out_h, out_w, ceil(out_c/64)) words
+ * pad_value 0: a padded tap contributes 0 (what Conv after Sign computes on zero-padded input);
+ * pad_value 1: the padded input is +1 (Larq's pad_values=1).  out_h = (in_h + pad_top + pad_bottom -
+ * dilation_h*(kernel_h-1) - 1) / stride_h + 1, likewise out_w; both must be >= 1. */
+typedef struct {
+    size_t batch, in_h, in_w, in_c, out_c;
+    size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    size_t pad_top, pad_bottom, pad_left, pad_right;
+    size_t groups;
+    int pad_value;
+} xnor_conv_params;
+
+XNOR_API xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *out_h, size_t *out_w);
+XNOR_API xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
+                                  const xnor_output_transform *transform, void *out, int num_threads);
+
+/* Binary dense layer: out[i, o] = transform(sum_q x_iq * w_oq) for packed x (batch, ceil(k/64)) and
+ * w (out_features, ceil(k/64)); out as for xnor_bconv2d with out_c = out_features. */
+XNOR_API xnor_status xnor_bdense(const uint64_t *x, const uint64_t *w, size_t batch, size_t k,
+                                 size_t out_features, const xnor_output_transform *transform, void *out,
+                                 int num_threads);
+
+/* Max-pooling on packed NHWC bits: the max of +-1 values is +1 unless every tap is -1, i.e. the AND of
+ * the bits over the window; padded taps are ignored (padding is -inf), so a window that holds no real
+ * input gives -1.  Same geometry fields as xnor_conv_params
+ * (in_c = out_c = channels; groups, pad_value unused).  out: (batch, out_h, out_w, ceil(c/64)) words. */
+XNOR_API xnor_status xnor_bmaxpool2d(const uint64_t *x, const xnor_conv_params *p, uint64_t *out,
+                                     int num_threads);
+
 /* Register-only XOR-popcount-accumulate loop of the active ISA, `iters` iterations; returns the number
  * of binary multiply-accumulates it performed (the benchmark divides by its wall time to get the
  * CPU's peak) and stores a checksum in *sink so nothing is optimised away. */

@@ -1,0 +1,320 @@
+/* Binary 2-D convolution, binary dense layer and bit max-pooling on packed NHWC activations.
+ *
+ * The convolution is an indirect GEMM over output pixels: for each block of MR pixels the receptive
+ * fields are gathered (tap by tap, whole words, each tap's channels padded to words exactly as the
+ * packed OHWI weights are) into a buffer of MR rows, and the GEMM micro-kernel of the active ISA runs
+ * them against every panel of the weights.  The MR x out_c accumulators then go through the fused
+ * output transform straight into the output, so the only temporaries are MR gathered rows and MR
+ * accumulator rows per thread (plus the weights in panel order): no im2col of the input.
+ *
+ * Padding: a padded tap is gathered as words of 0 bits, i.e. +1 values.  That is exact for
+ * pad_value 1 (Larq); for pad_value 0 (Conv after Sign on zero-padded input) the +1s added
+ * sum_c w[o][tap][c] to the accumulator, which is subtracted again per padded tap from a table of
+ * per-tap weight sums: integer arithmetic, no float path, only on border pixels.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "../internal.h"
+
+typedef struct {
+    const xnor_kernels *kern;
+    const uint64_t *x, *w;
+    const xnor_conv_params *p;
+    const xnor_output_transform *t;
+    char *out;
+    size_t out_h, out_w, pixels;
+    size_t cg, og, wpt, kw;   /* channels per group in/out, words per tap, words per weight row */
+    size_t x_words;           /* words per input pixel */
+    int32_t k;                /* +-1 products per output: taps * cg */
+    uint64_t tap_mask;        /* valid bits of a tap's last word */
+    uint64_t *panels;         /* weights in panel order (micro-kernel) or masked rows (direct kernel) */
+    size_t panels_per_group;
+    int32_t *tap_sums;        /* [tap][out_c] sum of +-1 weights, for pad_value 0; else NULL */
+    size_t out_row_bytes;
+    int failed;               /* a task could not allocate its buffers */
+} conv_job;
+
+static size_t taps_of(const xnor_conv_params *p) { return p->kernel_h * p->kernel_w; }
+
+/* Copy bits [bit0, bit0 + nbits) of src (src_words words) to dst, the last word masked. */
+static void extract_bits(const uint64_t *src, size_t src_words, size_t bit0, size_t nbits,
+                         uint64_t *dst, uint64_t last_mask) {
+    size_t nw = XNOR_WORDS(nbits), q = bit0 / 64, s = bit0 % 64;
+    if (s == 0) {
+        memcpy(dst, src + q, nw * sizeof(uint64_t));
+    } else {
+        for (size_t i = 0; i < nw; i++) {
+            uint64_t v = src[q + i] >> s;
+            if (q + i + 1 < src_words) v |= src[q + i + 1] << (64 - s);
+            dst[i] = v;
+        }
+    }
+    dst[nw - 1] &= last_mask;
+}
+
+/* Input row and column of tap (ky, kx) for output pixel (oy, ox), as signed values. */
+static inline void tap_position(const xnor_conv_params *p, size_t oy, size_t ox, size_t ky, size_t kx,
+                                long *iy, long *ix) {
+    *iy = (long)(oy * p->stride_h + ky * p->dilation_h) - (long)p->pad_top;
+    *ix = (long)(ox * p->stride_w + kx * p->dilation_w) - (long)p->pad_left;
+}
+
+static void gather_row(const conv_job *job, size_t pix, size_t g, uint64_t *row) {
+    const xnor_conv_params *p = job->p;
+    size_t per_image = job->out_h * job->out_w, b = pix / per_image, rem = pix % per_image;
+    size_t oy = rem / job->out_w, ox = rem % job->out_w;
+    for (size_t ky = 0; ky < p->kernel_h; ky++)
+        for (size_t kx = 0; kx < p->kernel_w; kx++) {
+            uint64_t *dst = row + (ky * p->kernel_w + kx) * job->wpt;
+            long iy, ix;
+            tap_position(p, oy, ox, ky, kx, &iy, &ix);
+            if (iy < 0 || ix < 0 || iy >= (long)p->in_h || ix >= (long)p->in_w) {
+                memset(dst, 0, job->wpt * sizeof(uint64_t));
+                continue;
+            }
+            const uint64_t *src = job->x + ((b * p->in_h + (size_t)iy) * p->in_w + (size_t)ix) * job->x_words;
+            extract_bits(src, job->x_words, g * job->cg, job->cg, dst, job->tap_mask);
+        }
+}
+
+/* Remove what the +1s gathered for padded taps added (pad_value 0 only). */
+static void correct_padding(const conv_job *job, size_t pix, int32_t *acc) {
+    const xnor_conv_params *p = job->p;
+    size_t per_image = job->out_h * job->out_w, rem = pix % per_image;
+    size_t oy = rem / job->out_w, ox = rem % job->out_w;
+    for (size_t ky = 0; ky < p->kernel_h; ky++)
+        for (size_t kx = 0; kx < p->kernel_w; kx++) {
+            long iy, ix;
+            tap_position(p, oy, ox, ky, kx, &iy, &ix);
+            if (iy < 0 || ix < 0 || iy >= (long)p->in_h || ix >= (long)p->in_w) {
+                const int32_t *sums = job->tap_sums + (ky * p->kernel_w + kx) * p->out_c;
+                for (size_t o = 0; o < p->out_c; o++) acc[o] -= sums[o];
+            }
+        }
+}
+
+static void conv_task(void *ctx, int t, int nt) {
+    conv_job *job = ctx;
+    const xnor_kernels *kern = job->kern;
+    const xnor_conv_params *p = job->p;
+    size_t MR = kern->gemm_ukernel ? kern->mr : 4, NR = kern->nr;
+    size_t units = (job->pixels + MR - 1) / MR, per = units / nt, extra = units % nt;
+    size_t u0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
+    size_t u1 = u0 + per + ((size_t)t < extra ? 1 : 0);
+    size_t p0 = u0 * MR, p1 = u1 * MR < job->pixels ? u1 * MR : job->pixels;
+    if (p0 >= p1) return;
+    size_t lda = p->groups * job->kw;
+    uint64_t *rows = aligned_alloc(64, ((MR * lda * sizeof(uint64_t)) + 63) & ~(size_t)63);
+    int32_t *acc = malloc(MR * p->out_c * sizeof(int32_t));
+    if (!rows || !acc) {
+        job->failed = 1;
+        free(rows);
+        free(acc);
+        return;
+    }
+    for (size_t pix = p0; pix < p1; pix += MR) {
+        size_t mr = p1 - pix < MR ? p1 - pix : MR;
+        for (size_t r = 0; r < mr; r++)
+            for (size_t g = 0; g < p->groups; g++) gather_row(job, pix + r, g, rows + r * lda + g * job->kw);
+        for (size_t g = 0; g < p->groups; g++) {
+            const uint64_t *a = rows + g * job->kw;
+            int32_t *c = acc + g * job->og;
+            if (kern->gemm_ukernel) {
+                for (size_t q = 0; q < job->panels_per_group; q++) {
+                    size_t j0 = q * NR, nr = job->og - j0 < NR ? job->og - j0 : NR;
+                    const uint64_t *panel = job->panels + (g * job->panels_per_group + q) * NR * job->kw;
+                    kern->gemm_ukernel(mr, nr, job->kw, a, lda, panel, c + j0, p->out_c, job->k,
+                                       XNOR_UK_FIRST | XNOR_UK_LAST);
+                }
+            } else {
+                kern->gemm_direct(mr, job->og, job->kw, ~UINT64_C(0), a, lda,
+                                  job->panels + g * job->og * job->kw, job->kw, c, p->out_c, job->k);
+            }
+        }
+        for (size_t r = 0; r < mr; r++) {
+            if (job->tap_sums) correct_padding(job, pix + r, acc + r * p->out_c);
+            xnor_output_row(job->t, acc + r * p->out_c, p->out_c, job->out + (pix + r) * job->out_row_bytes);
+        }
+    }
+    free(rows);
+    free(acc);
+}
+
+/* Weights in the order the kernel reads them, each tap's padding bits cleared. */
+static void prepare_weights(conv_job *job) {
+    const xnor_conv_params *p = job->p;
+    size_t NR = job->kern->nr, kw = job->kw;
+    for (size_t g = 0; g < p->groups; g++) {
+        const uint64_t *wg = job->w + g * job->og * kw;
+        if (job->kern->gemm_ukernel) {
+            for (size_t q = 0; q < job->panels_per_group; q++) {
+                uint64_t *panel = job->panels + (g * job->panels_per_group + q) * NR * kw;
+                xnor_pack_panel(wg, kw, q * NR, job->og, NR, 0, kw, kw * 64, panel);
+                for (size_t w = job->wpt - 1; w < kw; w += job->wpt)
+                    for (size_t j = 0; j < NR; j++) panel[w * NR + j] &= job->tap_mask;
+            }
+        } else {
+            uint64_t *dst = job->panels + g * job->og * kw;
+            memcpy(dst, wg, job->og * kw * sizeof(uint64_t));
+            for (size_t i = job->wpt - 1; i < job->og * kw; i += job->wpt) dst[i] &= job->tap_mask;
+        }
+    }
+    if (job->tap_sums) {
+        size_t taps = taps_of(p);
+        for (size_t o = 0; o < p->out_c; o++)
+            for (size_t tap = 0; tap < taps; tap++) {
+                const uint64_t *tw = job->w + o * kw + tap * job->wpt;
+                int32_t minus = 0;
+                for (size_t i = 0; i < job->wpt; i++)
+                    minus += (int32_t)xnor_popcount64_portable(i + 1 == job->wpt ? tw[i] & job->tap_mask : tw[i]);
+                job->tap_sums[tap * p->out_c + o] = (int32_t)job->cg - 2 * minus;
+            }
+    }
+}
+
+static int mul_overflows(size_t a, size_t b, size_t *r) {
+    if (b && a > SIZE_MAX / b) return 1;
+    *r = a * b;
+    return 0;
+}
+
+xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *out_h, size_t *out_w) {
+    if (!p || !out_h || !out_w) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    if (!p->kernel_h || !p->kernel_w || !p->stride_h || !p->stride_w || !p->dilation_h || !p->dilation_w)
+        return xnor_fail(XNOR_EINVAL, "conv: kernel size, stride and dilation must be >= 1");
+    const size_t limit = (size_t)1 << 31; /* keeps every index computation far from overflow */
+    if (p->in_h > limit || p->in_w > limit || p->kernel_h > limit || p->kernel_w > limit ||
+        p->dilation_h > limit || p->dilation_w > limit || p->stride_h > limit || p->stride_w > limit ||
+        p->pad_top > limit || p->pad_bottom > limit || p->pad_left > limit || p->pad_right > limit)
+        return xnor_fail(XNOR_EINVAL, "conv: a size is larger than 2^31");
+    size_t span_h = p->dilation_h * (p->kernel_h - 1) + 1, span_w = p->dilation_w * (p->kernel_w - 1) + 1;
+    size_t padded_h = p->in_h + p->pad_top + p->pad_bottom, padded_w = p->in_w + p->pad_left + p->pad_right;
+    if (padded_h < span_h || padded_w < span_w)
+        return xnor_fail(XNOR_EINVAL, "conv: the kernel (%zux%zu, dilation %zux%zu) does not fit the padded "
+                         "input (%zux%zu)", p->kernel_h, p->kernel_w, p->dilation_h, p->dilation_w,
+                         padded_h, padded_w);
+    *out_h = (padded_h - span_h) / p->stride_h + 1;
+    *out_w = (padded_w - span_w) / p->stride_w + 1;
+    return XNOR_OK;
+}
+
+static xnor_status setup(conv_job *job, const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
+                         const xnor_output_transform *t, void *out) {
+    xnor_status st = xnor_init();
+    if (st != XNOR_OK) return st;
+    if (!x || !w || !p || !out) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    if ((st = xnor_check_transform(t)) != XNOR_OK) return st;
+    if (!p->in_c || !p->out_c || !p->groups) return xnor_fail(XNOR_EINVAL, "conv: channels and groups must be >= 1");
+    if (p->in_c % p->groups || p->out_c % p->groups)
+        return xnor_fail(XNOR_EINVAL, "conv: in_c=%zu and out_c=%zu must be divisible by groups=%zu",
+                         p->in_c, p->out_c, p->groups);
+    if (p->pad_value != 0 && p->pad_value != 1) return xnor_fail(XNOR_EINVAL, "conv: pad_value must be 0 or 1");
+    memset(job, 0, sizeof *job);
+    if ((st = xnor_conv_output_size(p, &job->out_h, &job->out_w)) != XNOR_OK) return st;
+    job->kern = xnor_active();
+    job->x = x, job->w = w, job->p = p, job->t = t, job->out = out;
+    job->cg = p->in_c / p->groups, job->og = p->out_c / p->groups;
+    job->wpt = XNOR_WORDS(job->cg), job->x_words = XNOR_WORDS(p->in_c);
+    job->tap_mask = XNOR_TAIL_MASK(job->cg);
+    size_t taps, kbits, tmp;
+    if (mul_overflows(p->kernel_h, p->kernel_w, &taps) || mul_overflows(taps, job->wpt, &job->kw) ||
+        mul_overflows(taps, job->cg, &kbits) || kbits > INT32_MAX / 2)
+        return xnor_fail(XNOR_EINVAL, "conv: kernel_h*kernel_w*in_c/groups is too large");
+    job->k = (int32_t)kbits;
+    if (mul_overflows(p->batch, job->out_h, &tmp) || mul_overflows(tmp, job->out_w, &job->pixels) ||
+        mul_overflows(job->pixels, p->out_c, &tmp) || tmp > SIZE_MAX / 8 ||
+        mul_overflows(p->batch, p->in_h, &tmp) || mul_overflows(tmp, p->in_w, &tmp) ||
+        mul_overflows(tmp, job->x_words, &tmp) || tmp > SIZE_MAX / 8 ||
+        mul_overflows(p->out_c, job->kw, &tmp) || tmp > SIZE_MAX / 64 || p->groups * job->kw > SIZE_MAX / 64)
+        return xnor_fail(XNOR_EINVAL, "conv: the tensors are too large for the address space");
+    job->out_row_bytes = xnor_output_row_bytes(t, p->out_c);
+    return XNOR_OK;
+}
+
+xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
+                         const xnor_output_transform *t, void *out, int num_threads) {
+    conv_job job;
+    xnor_status st = setup(&job, x, w, p, t, out);
+    if (st != XNOR_OK) return st;
+    if (!job.pixels) return XNOR_OK;
+    size_t NR = job.kern->nr;
+    job.panels_per_group = job.kern->gemm_ukernel ? (job.og + NR - 1) / NR : 0;
+    size_t weight_words = job.kern->gemm_ukernel ? p->groups * job.panels_per_group * NR * job.kw
+                                                 : p->out_c * job.kw;
+    job.panels = aligned_alloc(64, (weight_words * sizeof(uint64_t) + 63) & ~(size_t)63);
+    int padded = p->pad_top || p->pad_bottom || p->pad_left || p->pad_right;
+    if (p->pad_value == 0 && padded) job.tap_sums = malloc(taps_of(p) * p->out_c * sizeof(int32_t));
+    if (!job.panels || (p->pad_value == 0 && padded && !job.tap_sums)) {
+        free(job.panels);
+        free(job.tap_sums);
+        return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the weight panels");
+    }
+    prepare_weights(&job);
+    size_t work = job.pixels * p->out_c * job.kw;
+    int nt = num_threads > 0 ? num_threads : xnor_num_threads();
+    if ((size_t)nt > work / 32768) nt = work / 32768 ? (int)(work / 32768) : 1;
+    xnor_parallel(nt, conv_task, &job);
+    free(job.panels);
+    free(job.tap_sums);
+    if (job.failed) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate per-thread buffers");
+    return XNOR_OK;
+}
+
+xnor_status xnor_bdense(const uint64_t *x, const uint64_t *w, size_t batch, size_t k, size_t out_features,
+                        const xnor_output_transform *t, void *out, int num_threads) {
+    xnor_conv_params p = {.batch = batch, .in_h = 1, .in_w = 1, .in_c = k, .out_c = out_features,
+                          .kernel_h = 1, .kernel_w = 1, .stride_h = 1, .stride_w = 1,
+                          .dilation_h = 1, .dilation_w = 1, .groups = 1, .pad_value = 0};
+    return xnor_bconv2d(x, w, &p, t, out, num_threads);
+}
+
+/* ---- bit max-pooling ---------------------------------------------------------------------------- */
+
+typedef struct {
+    const uint64_t *x;
+    const xnor_conv_params *p;
+    uint64_t *out;
+    size_t out_h, out_w, pixels, words;
+    uint64_t tail_mask;
+} pool_job;
+
+static void pool_task(void *ctx, int t, int nt) {
+    const pool_job *job = ctx;
+    const xnor_conv_params *p = job->p;
+    size_t per = job->pixels / nt, extra = job->pixels % nt;
+    size_t p0 = t * per + ((size_t)t < extra ? (size_t)t : extra), p1 = p0 + per + ((size_t)t < extra ? 1 : 0);
+    for (size_t pix = p0; pix < p1; pix++) {
+        size_t per_image = job->out_h * job->out_w, b = pix / per_image, rem = pix % per_image;
+        size_t oy = rem / job->out_w, ox = rem % job->out_w;
+        uint64_t *dst = job->out + pix * job->words;
+        for (size_t i = 0; i < job->words; i++) dst[i] = ~UINT64_C(0); /* AND identity: all -1 */
+        for (size_t ky = 0; ky < p->kernel_h; ky++)
+            for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                long iy, ix;
+                tap_position(p, oy, ox, ky, kx, &iy, &ix);
+                if (iy < 0 || ix < 0 || iy >= (long)p->in_h || ix >= (long)p->in_w) continue;
+                const uint64_t *src = job->x + ((b * p->in_h + (size_t)iy) * p->in_w + (size_t)ix) * job->words;
+                for (size_t i = 0; i < job->words; i++) dst[i] &= src[i];
+            }
+        dst[job->words - 1] &= job->tail_mask;
+    }
+}
+
+xnor_status xnor_bmaxpool2d(const uint64_t *x, const xnor_conv_params *p, uint64_t *out, int num_threads) {
+    xnor_status st = xnor_init();
+    if (st != XNOR_OK) return st;
+    if (!x || !p || !out) return xnor_fail(XNOR_EINVAL, "maxpool: null pointer");
+    if (!p->in_c) return xnor_fail(XNOR_EINVAL, "maxpool: channels must be >= 1");
+    pool_job job = {x, p, out, 0, 0, 0, XNOR_WORDS(p->in_c), XNOR_TAIL_MASK(p->in_c)};
+    if ((st = xnor_conv_output_size(p, &job.out_h, &job.out_w)) != XNOR_OK) return st;
+    size_t tmp;
+    if (mul_overflows(p->batch, job.out_h, &tmp) || mul_overflows(tmp, job.out_w, &job.pixels) ||
+        mul_overflows(job.pixels, job.words, &tmp) || tmp > SIZE_MAX / 8)
+        return xnor_fail(XNOR_EINVAL, "maxpool: the tensors are too large for the address space");
+    if (!job.pixels) return XNOR_OK;
+    int nt = num_threads > 0 ? num_threads : xnor_num_threads();
+    size_t work = job.pixels * job.words * p->kernel_h * p->kernel_w;
+    if ((size_t)nt > work / 65536) nt = work / 65536 ? (int)(work / 65536) : 1;
+    xnor_parallel(nt, pool_task, &job);
+    return XNOR_OK;
+}

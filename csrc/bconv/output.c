@@ -1,0 +1,53 @@
+/* The fused output transform of the binary layers, applied to a row of int32 accumulators (one output
+ * pixel or one dense output row) right after the micro-kernel produced it, while it is in L1.
+ * Float arithmetic here must round like numpy's float32 (multiply, round, add, round): the build uses
+ * -ffp-contract=off so no fused multiply-add changes a result. */
+#include <string.h>
+#include "../internal.h"
+
+void xnor_output_row(const xnor_output_transform *t, const int32_t *acc, size_t n, void *out) {
+    switch (t->kind) {
+    case XNOR_OUT_INT32:
+        memcpy(out, acc, n * sizeof(int32_t));
+        break;
+    case XNOR_OUT_FLOAT32: {
+        float *dst = out, lo = t->clamp_min, hi = t->clamp_max;
+        for (size_t o = 0; o < n; o++) {
+            float v = (float)acc[o];
+            if (t->scale) v = v * t->scale[o];
+            if (t->bias) v = v + t->bias[o];
+            if (v < lo) v = lo; /* comparisons are false for NaN: NaN passes through, as np.clip */
+            if (v > hi) v = hi;
+            dst[o] = v;
+        }
+        break;
+    }
+    case XNOR_OUT_PACKED: {
+        uint64_t *dst = out;
+        for (size_t w = 0; w * 64 < n; w++) {
+            size_t base = w * 64, cnt = n - base < 64 ? n - base : 64;
+            uint64_t bits = 0;
+            for (size_t i = 0; i < cnt; i++) {
+                uint64_t bit = (uint64_t)(acc[base + i] < t->thresholds[base + i]);
+                if (t->flip) bit ^= t->flip[base + i] & 1;
+                bits |= bit << i;
+            }
+            dst[w] = bits;
+        }
+        break;
+    }
+    }
+}
+
+size_t xnor_output_row_bytes(const xnor_output_transform *t, size_t n) {
+    return t->kind == XNOR_OUT_PACKED ? XNOR_WORDS(n) * sizeof(uint64_t) : n * 4;
+}
+
+xnor_status xnor_check_transform(const xnor_output_transform *t) {
+    if (!t) return xnor_fail(XNOR_EINVAL, "output transform is NULL");
+    if (t->kind == XNOR_OUT_PACKED && !t->thresholds)
+        return xnor_fail(XNOR_EINVAL, "packed output needs thresholds");
+    if (t->kind != XNOR_OUT_INT32 && t->kind != XNOR_OUT_FLOAT32 && t->kind != XNOR_OUT_PACKED)
+        return xnor_fail(XNOR_EINVAL, "unknown output kind %d", (int)t->kind);
+    return XNOR_OK;
+}

@@ -1,0 +1,366 @@
+"""Layers of binary networks on numpy arrays.
+
+Binary layers work on packed NHWC activations (channels packed along the last axis, 64 per uint64,
+bit 1 = -1) and fuse their output transform into the kernel:
+
+    output="int32"    the accumulator acc = sum of x*w over +-1 values
+    output="float32"  acc * scale + bias in float32, optionally clamped (folded BatchNorm, XNOR-Net scales)
+    output="packed"   sign(acc * scale + bias) packed straight into the next binary layer's input, with
+                      per-channel integer thresholds that reproduce float32 evaluation bit for bit
+
+Float layers (first and last layers, pooling, shortcuts) use numpy and its BLAS.
+Validation happens here; the backends only see arrays they can index safely.
+"""
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._native import get_backend
+from .kernels import _as_int, _check_words, pack, unpack, words_for
+
+_F32 = np.dtype(np.float32)
+OUTPUT_KINDS = {"int32": 0, "float32": 1, "packed": 2}
+
+
+# ---- fused output transform -----------------------------------------------------------------------
+
+@dataclass
+class OutputTransform:
+    kind: int
+    scale: np.ndarray = None       # float32 (C,) or None
+    bias: np.ndarray = None        # float32 (C,) or None
+    clamp: tuple = (-np.inf, np.inf)
+    thresholds: np.ndarray = None  # int32 (C,), packed output
+    flip: np.ndarray = None        # uint8 (C,), packed output
+
+
+def _per_channel(values, channels, name):
+    if values is None:
+        return None
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    if arr.ndim == 0:
+        arr = np.full(channels, arr, np.float32)
+    if arr.shape != (channels,):
+        raise ValueError(f"{name} must be a scalar or have shape ({channels},), got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _negative_f32(acc, scale, bias):
+    """float32 evaluation of acc * scale + bias < 0, exactly as numpy computes it."""
+    v = acc.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf and inf - inf are NaN: not negative
+        if scale is not None:
+            v = v * scale
+        if bias is not None:
+            v = v + bias
+    return v < 0
+
+
+def sign_thresholds(scale, bias, k):
+    """Per-channel (thresholds int32, flip uint8) such that, for every integer acc in [-k, k],
+    ((acc < thresholds) XOR flip) == (float32(acc) * scale + bias < 0).
+
+    For finite scale != 0 the float32 expression is monotone in acc (each rounding is monotone), so a
+    binary search over acc finds the step; a negative scale flips the comparison.  Scale 0 and
+    non-finite values are evaluated over the whole range, and must still be a single step.
+    """
+    channels = len(scale) if scale is not None else len(bias)
+    s = scale if scale is not None else np.ones(channels, np.float32)
+    b = bias if bias is not None else np.zeros(channels, np.float32)
+    thresholds = np.empty(channels, np.int64)
+    flip = np.zeros(channels, np.uint8)
+    regular = np.isfinite(s) & np.isfinite(b) & (s != 0)
+    idx = np.flatnonzero(regular)
+    if idx.size:
+        si, bi = s[idx], b[idx]
+        positive = si > 0
+        # Find the smallest acc in [-k, k+1] where the predicate turns true: for scale > 0 the predicate
+        # is "not negative" (negative for small acc), for scale < 0 it is "negative".
+        lo = np.full(idx.size, -k, np.int64)
+        hi = np.full(idx.size, k + 1, np.int64)
+        while np.any(lo < hi):
+            mid = (lo + hi) // 2
+            neg = _negative_f32(mid, si, bi)
+            pred = np.where(positive, ~neg, neg) | (mid > k)
+            hi = np.where(pred, mid, hi)
+            lo = np.where(pred, lo, mid + 1)
+        thresholds[idx] = lo
+        flip[idx] = ~positive
+    for c in np.flatnonzero(~regular):
+        if k > 1 << 22:
+            raise ValueError(f"channel {c}: scale {s[c]} / bias {b[c]} need exhaustive evaluation, "
+                             f"too costly for k={k}")
+        acc = np.arange(-k, k + 1, dtype=np.int64)
+        neg = _negative_f32(acc, s[c:c + 1], b[c:c + 1])
+        changes = np.flatnonzero(neg[1:] != neg[:-1])
+        if changes.size == 0:
+            thresholds[c], flip[c] = (k + 1, 0) if neg[0] else (-k, 0)
+        elif changes.size == 1:
+            step = int(acc[changes[0] + 1])
+            thresholds[c], flip[c] = (step, 0) if neg[0] else (step, 1)
+        else:
+            raise ValueError(f"channel {c}: sign(acc * {s[c]} + {b[c]}) is not a single step in acc; "
+                             "it cannot be packed with a threshold")
+    return thresholds.astype(np.int32), flip
+
+
+def make_transform(output, channels, k, scale=None, bias=None, clamp=None):
+    if output not in OUTPUT_KINDS:
+        raise ValueError(f"output must be one of {sorted(OUTPUT_KINDS)}, got {output!r}")
+    if output == "int32":
+        if scale is not None or bias is not None or clamp is not None:
+            raise ValueError("scale, bias and clamp need output='float32' or output='packed'")
+        return OutputTransform(0)
+    scale = _per_channel(scale, channels, "scale")
+    bias = _per_channel(bias, channels, "bias")
+    if output == "float32":
+        lo, hi = (-np.inf, np.inf) if clamp is None else clamp
+        lo, hi = float(lo), float(hi)
+        if not lo <= hi:
+            raise ValueError(f"clamp must be (low, high) with low <= high, got {clamp}")
+        return OutputTransform(1, scale, bias, (lo, hi))
+    if clamp is not None:
+        raise ValueError("clamp does not change signs: it is only accepted with output='float32'")
+    thresholds, flip = sign_thresholds(scale, bias, k)
+    return OutputTransform(2, thresholds=thresholds, flip=flip)
+
+
+# ---- geometry ---------------------------------------------------------------------------------------
+
+def _pair(value, name):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair, got {value}")
+        return tuple(_as_int(v, name, 1) for v in value)
+    v = _as_int(value, name, 1)
+    return v, v
+
+
+def _padding(padding):
+    """int, (pad_h, pad_w) or (top, bottom, left, right)."""
+    if isinstance(padding, (tuple, list)):
+        vals = [_as_int(v, "padding", 0) for v in padding]
+        if len(vals) == 2:
+            return vals[0], vals[0], vals[1], vals[1]
+        if len(vals) == 4:
+            return tuple(vals)
+        raise ValueError(f"padding must be an int, (pad_h, pad_w) or (top, bottom, left, right), got {padding}")
+    p = _as_int(padding, "padding", 0)
+    return p, p, p, p
+
+
+def _geometry(x_shape, channels, out_channels, kernel, stride, padding, dilation, groups, pad_value):
+    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    top, bottom, left, right = _padding(padding)
+    n, h, w = x_shape[:3]
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if h + top + bottom < span_h or w + left + right < span_w:
+        raise ValueError(f"kernel {kh}x{kw} (dilation {dh}x{dw}) does not fit the padded input "
+                         f"{h + top + bottom}x{w + left + right}")
+    geometry = dict(batch=n, in_h=h, in_w=w, in_c=channels, out_c=out_channels, kernel_h=kh, kernel_w=kw,
+                    stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_top=top,
+                    pad_bottom=bottom, pad_left=left, pad_right=right, groups=groups, pad_value=pad_value)
+    out_hw = ((h + top + bottom - span_h) // sh + 1, (w + left + right - span_w) // sw + 1)
+    return geometry, out_hw
+
+
+def _threads(num_threads):
+    return 0 if num_threads is None else _as_int(num_threads, "num_threads", 1)
+
+
+def _packed_nhwc(x, channels, name="x"):
+    x = _check_words(x, name)
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be packed NHWC (batch, height, width, words), got shape {x.shape}")
+    if x.shape[3] != words_for(channels):
+        raise ValueError(f"{name} has {x.shape[3]} words per pixel but {channels} channels need "
+                         f"{words_for(channels)}")
+    return x
+
+
+def _allocate(output, lead_shape, channels):
+    if output == "packed":
+        return np.empty(lead_shape + (words_for(channels),), np.uint64)
+    return np.empty(lead_shape + (channels,), np.int32 if output == "int32" else np.float32)
+
+
+# ---- binary layers ----------------------------------------------------------------------------------
+
+def bconv2d(x, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad_value=0, scale=None,
+            bias=None, clamp=None, output="int32", num_threads=None):
+    """Binary 2-D convolution on packed NHWC activations.
+
+    x = pack(x_nhwc): (N, H, W, ceil(in_channels/64)) uint64; w = pack(w_ohwi): (O, KH, KW,
+    ceil(in_channels/groups/64)) uint64.  pad_value=0: padded taps contribute 0 (Conv after Sign on a
+    zero-padded input); pad_value=1: the padded input is +1 (Larq's pad_values=1).  padding is an int,
+    (pad_h, pad_w) or (top, bottom, left, right).  Returns NHWC: int32 or float32 (N, OH, OW, O), or
+    packed uint64 (N, OH, OW, ceil(O/64)); see the module docstring for scale/bias/clamp/output.
+    """
+    in_channels = _as_int(in_channels, "in_channels", 1)
+    groups = _as_int(groups, "groups", 1)
+    if pad_value not in (0, 1):
+        raise ValueError(f"pad_value must be 0 or 1, got {pad_value!r}")
+    x = _packed_nhwc(x, in_channels)
+    w = _check_words(w, "w")
+    if w.ndim != 4:
+        raise ValueError(f"w must be packed OHWI (out, kh, kw, words), got shape {w.shape}")
+    out_channels = w.shape[0]
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"in_channels={in_channels} and out_channels={out_channels} must be divisible "
+                         f"by groups={groups}")
+    if w.shape[3] != words_for(in_channels // groups):
+        raise ValueError(f"w has {w.shape[3]} words per tap but in_channels/groups = "
+                         f"{in_channels // groups} needs {words_for(in_channels // groups)}")
+    if out_channels == 0:
+        raise ValueError("w has no output channels")
+    geometry, (oh, ow) = _geometry(x.shape, in_channels, out_channels, w.shape[1:3], stride, padding,
+                                   dilation, groups, pad_value)
+    k = w.shape[1] * w.shape[2] * (in_channels // groups)
+    transform = make_transform(output, out_channels, k, scale, bias, clamp)
+    out = _allocate(output, (x.shape[0], oh, ow), out_channels)
+    if out.size:
+        get_backend().bconv2d(x, w, geometry, transform, out, _threads(num_threads))
+    return out
+
+
+def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_threads=None):
+    """Binary fully connected layer: x packed (batch, ceil(k/64)), w packed (out_features, ceil(k/64)).
+    Returns (batch, out_features) int32/float32, or packed (batch, ceil(out_features/64))."""
+    k = _as_int(k, "k", 1)
+    x, w = _check_words(x, "x"), _check_words(w, "w")
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"x and w must be 2-D packed rows, got shapes {x.shape} and {w.shape}")
+    if x.shape[1] != words_for(k) or w.shape[1] != words_for(k):
+        raise ValueError(f"k={k} needs {words_for(k)} words per row, got {x.shape[1]} (x) and {w.shape[1]} (w)")
+    if w.shape[0] == 0:
+        raise ValueError("w has no output features")
+    y = bconv2d(x.reshape(x.shape[0], 1, 1, x.shape[1]), w.reshape(w.shape[0], 1, 1, w.shape[1]), k,
+                scale=scale, bias=bias, clamp=clamp, output=output, num_threads=num_threads)
+    return y.reshape(x.shape[0], -1)
+
+
+def bmaxpool2d(x, channels, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):
+    """Max-pooling on packed NHWC bits: +1 unless every tap is -1 (a bitwise AND); padded taps are
+    ignored.  Returns packed (N, OH, OW, ceil(channels/64))."""
+    channels = _as_int(channels, "channels", 1)
+    x = _packed_nhwc(x, channels)
+    geometry, (oh, ow) = _geometry(x.shape, channels, channels, kernel_size,
+                                   kernel_size if stride is None else stride, padding, dilation, 1, 0)
+    out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.uint64)
+    if out.size:
+        get_backend().bmaxpool2d(x, geometry, out, _threads(num_threads))
+    return out
+
+
+# ---- conversions ------------------------------------------------------------------------------------
+
+def pack_nhwc(x):
+    """Float NHWC activations -> packed NHWC (channels along the last axis)."""
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected NHWC (4-D), got shape {x.shape}")
+    return pack(x)
+
+
+def unpack_nhwc(x, channels, dtype=np.float32):
+    """Packed NHWC -> +-1 NHWC in `dtype`."""
+    return unpack(x, _as_int(channels, "channels", 1), dtype)
+
+
+# ---- float layers (numpy / BLAS) --------------------------------------------------------------------
+
+def _float_nhwc(x, name="x"):
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must be a float array, got dtype {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be NHWC (4-D), got shape {x.shape}")
+    return x
+
+
+def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """Float 2-D convolution, NHWC input and OHWI weights (zero padding), by im2col and numpy matmul."""
+    x = _float_nhwc(x)
+    w = np.asarray(w)
+    if w.ndim != 4:
+        raise ValueError(f"w must be OHWI (4-D), got shape {w.shape}")
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w.shape
+    groups = _as_int(groups, "groups", 1)
+    if c % groups or o % groups or cg != c // groups:
+        raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
+    geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), stride, padding, dilation, groups, 0)
+    top, bottom, left, right = (geometry[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
+    dtype = np.result_type(x.dtype, w.dtype)
+    xp = np.pad(x.astype(dtype, copy=False), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    sh, sw, dh, dw = (geometry[k] for k in ("stride_h", "stride_w", "dilation_h", "dilation_w"))
+    cols = np.empty((n, oh, ow, kh, kw, c), dtype)
+    for ky in range(kh):
+        for kx in range(kw):
+            cols[:, :, :, ky, kx, :] = xp[:, ky * dh: ky * dh + sh * (oh - 1) + 1: sh,
+                                          kx * dw: kx * dw + sw * (ow - 1) + 1: sw, :]
+    og = o // groups
+    out = np.empty((n, oh, ow, o), dtype)
+    for g in range(groups):
+        patch = cols[..., g * cg:(g + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
+        out[..., g * og:(g + 1) * og] = (patch @ w[g * og:(g + 1) * og].reshape(og, -1).astype(dtype).T
+                                         ).reshape(n, oh, ow, og)
+    if bias is not None:
+        out += np.asarray(bias, dtype)
+    return out
+
+
+def dense(x, w, bias=None):
+    """Float fully connected layer: x (batch, k) @ w(out, k).T + bias."""
+    x, w = np.asarray(x), np.asarray(w)
+    y = x @ w.T
+    return y + bias if bias is not None else y
+
+
+def avg_pool2d(x, kernel_size, *, stride=None, padding=0, count_include_pad=False):
+    """Average pooling over NHWC float input (padded taps excluded from the count unless asked)."""
+    x = _float_nhwc(x)
+    kh, kw = _pair(kernel_size, "kernel_size")
+    geometry, (oh, ow) = _geometry(x.shape, x.shape[3], x.shape[3], (kh, kw),
+                                   (kh, kw) if stride is None else stride, padding, 1, 1, 0)
+    top, bottom, left, right = (geometry[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
+    sh, sw = geometry["stride_h"], geometry["stride_w"]
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    ones = np.pad(np.ones(x.shape[1:3], x.dtype), ((top, bottom), (left, right)))
+    total = np.zeros((x.shape[0], oh, ow, x.shape[3]), x.dtype)
+    count = np.zeros((oh, ow), x.dtype)
+    for ky in range(kh):
+        for kx in range(kw):
+            total += xp[:, ky: ky + sh * (oh - 1) + 1: sh, kx: kx + sw * (ow - 1) + 1: sw, :]
+            count += ones[ky: ky + sh * (oh - 1) + 1: sh, kx: kx + sw * (ow - 1) + 1: sw]
+    if count_include_pad:
+        count = np.full_like(count, kh * kw)
+    return total / count[None, :, :, None]
+
+
+def global_avg_pool(x):
+    """NHWC -> (N, C) mean over height and width."""
+    return _float_nhwc(x).mean(axis=(1, 2))
+
+
+def add(a, b):
+    """Residual shortcut (Bi-Real Net, QuickNet)."""
+    return np.add(a, b)
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def prelu(x, slope):
+    """PReLU with a per-channel (last axis) or scalar slope."""
+    x = np.asarray(x)
+    return np.where(x < 0, x * np.asarray(slope, x.dtype), x)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    return np.clip(x, min_val, max_val)
