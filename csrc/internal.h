@@ -48,6 +48,11 @@ typedef void (*xnor_gemm_direct_fn)(size_t m, size_t n, size_t words, uint64_t t
 /* Pack `rows` contiguous rows of k float32 into rows * ceil(k/64) words (tail bits 0). */
 typedef void (*xnor_pack_f32_fn)(const float *x, size_t rows, size_t k, uint64_t *out);
 
+/* Packed output of a row of n accumulators: bit o = (acc[o] < thresholds[o]) XOR bit o of flip_bits,
+ * 64 per word, tail bits 0. */
+typedef void (*xnor_threshold_pack_fn)(const int32_t *acc, const int32_t *thresholds,
+                                       const uint64_t *flip_bits, size_t n, uint64_t *out);
+
 /* Register-only peak loop; returns binary MACs performed. */
 typedef double (*xnor_peak_fn)(uint64_t iters, uint64_t *sink);
 
@@ -59,6 +64,7 @@ typedef struct {
     xnor_gemm_ukernel_fn gemm_ukernel;
     xnor_gemm_direct_fn gemm_direct;
     xnor_pack_f32_fn pack_f32;
+    xnor_threshold_pack_fn threshold_pack;
     xnor_peak_fn peak;
 } xnor_kernels;
 
@@ -81,8 +87,12 @@ extern const xnor_kernels xnor_kernels_neon;
 void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t nr_panel, size_t w0,
                      size_t kc, size_t k, uint64_t *panel);
 
-/* Fused output transform of one row of n accumulators (see xnor_output_transform). */
-void xnor_output_row(const xnor_output_transform *t, const int32_t *acc, size_t n, void *out);
+/* Fused output transform of one row of n accumulators (see xnor_output_transform); flip_bits is the
+ * transform's flip array as bits (NULL if none), used for packed output. */
+void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, const int32_t *acc,
+                     size_t n, void *out);
+void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
+                             size_t n, uint64_t *out);
 size_t xnor_output_row_bytes(const xnor_output_transform *t, size_t n);
 xnor_status xnor_check_transform(const xnor_output_transform *t);
 

@@ -176,3 +176,72 @@ def run_gemm_report(shapes=None, threads=(1, 2), repeat=7, numba=True, out=print
         except ImportError as exc:
             out(f"Numba backend not measured: {exc}")
     return results
+
+
+# ---- binary convolution against onnxruntime's float32 Conv ------------------------------------------
+
+DEFAULT_CONVS = [  # (H, W, C_in, C_out, kernel, stride)
+    (56, 56, 256, 256, 3, 1), (14, 14, 512, 512, 3, 1), (56, 56, 256, 256, 1, 1), (28, 28, 256, 256, 3, 2),
+]
+
+
+def _ort_conv_session(c_in, c_out, kernel, stride, pad, threads, weights):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[kernel, kernel], strides=[stride, stride],
+                            pads=[pad] * 4)
+    graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(weights, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def bench_conv(h, w, c_in, c_out, kernel, stride, threads, repeat=7):
+    """(binary packed-output ms, binary int32-output ms, onnxruntime float32 ms) for one conv shape."""
+    from .ops import BConv2d
+    rng = np.random.default_rng(0)
+    pad = kernel // 2
+    x = rng.standard_normal((1, h, w, c_in), dtype=np.float32)
+    wt = rng.standard_normal((c_out, kernel, kernel, c_in), dtype=np.float32)
+    xp, wp = kernels.pack(x), kernels.pack(wt)
+    scale, bias = rng.standard_normal(c_out, dtype=np.float32), rng.standard_normal(c_out, dtype=np.float32)
+    packed = BConv2d(wp, c_in, stride=stride, padding=pad, scale=scale, bias=bias, output="packed")
+    raw = BConv2d(wp, c_in, stride=stride, padding=pad)
+    sess = _ort_conv_session(c_in, c_out, kernel, stride, pad, threads, np.ascontiguousarray(wt.transpose(0, 3, 1, 2)))
+    x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    times = interleaved_best([lambda: packed(xp, threads), lambda: raw(xp, threads),
+                              lambda: sess.run(None, {"x": x_nchw})], repeat)
+    return [t * 1e3 for t in times]
+
+
+def run_conv_report(convs=None, threads=(1, 2), repeat=7, out=print):
+    try:
+        import onnxruntime
+    except ImportError:
+        out("onnxruntime is not installed (pip install onnxruntime onnx): it is the float32 baseline")
+        return []
+    info = get_backend().info()
+    out(f"xnorinfer bench conv — {cpu_name()}; backend {info['backend']}"
+        + (f", ISA {info['isa']}" if info.get("isa") else "") + f"; onnxruntime {onnxruntime.__version__}")
+    out(f"{'conv (HxW CinxCout k s)':>26} {'thr':>3} {'packed ms':>10} {'int32 ms':>9} {'ORT f32 ms':>11} "
+        f"{'vs ORT':>7} {'packed/int32':>13}")
+    rows = []
+    for h, w, ci, co, k, s in convs or DEFAULT_CONVS:
+        for t in threads:
+            t_packed, t_int, t_ort = bench_conv(h, w, ci, co, k, s, t, repeat)
+            rows.append(dict(h=h, w=w, c_in=ci, c_out=co, kernel=k, stride=s, threads=t, packed_ms=t_packed,
+                             int32_ms=t_int, ort_ms=t_ort))
+            out(f"{f'{h}x{w} {ci}x{co} {k}x{k} s{s}':>26} {t:>3} {t_packed:10.3f} {t_int:9.3f} {t_ort:11.3f} "
+                f"{t_ort / t_packed:6.1f}x {t_packed / t_int:12.2f}x")
+    for r1 in rows:
+        for r2 in rows:
+            if r1["threads"] == 1 and r2["threads"] > 1 and all(r1[k] == r2[k] for k in ("h", "w", "c_in", "c_out", "kernel", "stride")):
+                out(f"scaling {r1['h']}x{r1['w']} {r1['c_in']}x{r1['c_out']} {r1['kernel']}x{r1['kernel']} "
+                    f"s{r1['stride']}: {r2['threads']} threads = {r1['packed_ms'] / r2['packed_ms']:.2f}x 1 thread")
+    return rows

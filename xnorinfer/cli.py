@@ -41,6 +41,10 @@ def build_parser():
     gemm.add_argument("--no-numba", action="store_true", help="skip the Numba-backend comparison")
     gemm.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     gemm.set_defaults(func=cmd_bench_gemm)
+    conv = bench_sub.add_parser("conv", help="binary convolution against onnxruntime's float32 Conv")
+    conv.add_argument("--threads", type=_threads, default=(1, 2), help="thread counts, e.g. 1,2 (default)")
+    conv.add_argument("--repeat", type=int, default=7, help="interleaved repetitions per measurement")
+    conv.set_defaults(func=cmd_bench_conv)
     return parser
 
 
@@ -62,6 +66,11 @@ def cmd_bench_gemm(args):
             json.dump([dict(vars(r), ratio=r.ratio, fraction_of_peak=r.fraction_of_peak) for r in results],
                       f, indent=2)
     return 0
+
+
+def cmd_bench_conv(args):
+    from .bench import run_conv_report
+    return 0 if run_conv_report(threads=args.threads, repeat=max(1, args.repeat)) else 1
 
 
 def main(argv=None):

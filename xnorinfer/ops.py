@@ -190,6 +190,51 @@ def _allocate(output, lead_shape, channels):
 
 # ---- binary layers ----------------------------------------------------------------------------------
 
+class BConv2d:
+    """A binary 2-D convolution with its weights validated and its output transform (thresholds for
+    packed output) computed once; calling it runs the kernel.  See bconv2d for the arguments."""
+
+    def __init__(self, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad_value=0,
+                 scale=None, bias=None, clamp=None, output="int32"):
+        self.in_channels = _as_int(in_channels, "in_channels", 1)
+        self.groups = _as_int(groups, "groups", 1)
+        if pad_value not in (0, 1):
+            raise ValueError(f"pad_value must be 0 or 1, got {pad_value!r}")
+        w = _check_words(w, "w")
+        if w.ndim != 4:
+            raise ValueError(f"w must be packed OHWI (out, kh, kw, words), got shape {w.shape}")
+        self.out_channels = w.shape[0]
+        if self.out_channels == 0:
+            raise ValueError("w has no output channels")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"in_channels={self.in_channels} and out_channels={self.out_channels} must be "
+                             f"divisible by groups={self.groups}")
+        cg = self.in_channels // self.groups
+        if w.shape[3] != words_for(cg):
+            raise ValueError(f"w has {w.shape[3]} words per tap but in_channels/groups = {cg} needs {words_for(cg)}")
+        self.w, self.kernel_size = w, w.shape[1:3]
+        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+        self.padding, self.pad_value, self.output = _padding(padding), pad_value, output
+        self.k = w.shape[1] * w.shape[2] * cg
+        self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
+
+    def output_shape(self, x_shape):
+        _, (oh, ow) = self._geometry(x_shape)
+        return (x_shape[0], oh, ow, words_for(self.out_channels) if self.output == "packed" else self.out_channels)
+
+    def _geometry(self, x_shape):
+        return _geometry(x_shape, self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                         self.padding, self.dilation, self.groups, self.pad_value)
+
+    def __call__(self, x, num_threads=None):
+        x = _packed_nhwc(x, self.in_channels)
+        geometry, (oh, ow) = self._geometry(x.shape)
+        out = _allocate(self.output, (x.shape[0], oh, ow), self.out_channels)
+        if out.size:
+            get_backend().bconv2d(x, self.w, geometry, self.transform, out, _threads(num_threads))
+        return out
+
+
 def bconv2d(x, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad_value=0, scale=None,
             bias=None, clamp=None, output="int32", num_threads=None):
     """Binary 2-D convolution on packed NHWC activations.
@@ -199,32 +244,11 @@ def bconv2d(x, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad
     zero-padded input); pad_value=1: the padded input is +1 (Larq's pad_values=1).  padding is an int,
     (pad_h, pad_w) or (top, bottom, left, right).  Returns NHWC: int32 or float32 (N, OH, OW, O), or
     packed uint64 (N, OH, OW, ceil(O/64)); see the module docstring for scale/bias/clamp/output.
+    For repeated calls with the same weights, build a BConv2d once.
     """
-    in_channels = _as_int(in_channels, "in_channels", 1)
-    groups = _as_int(groups, "groups", 1)
-    if pad_value not in (0, 1):
-        raise ValueError(f"pad_value must be 0 or 1, got {pad_value!r}")
-    x = _packed_nhwc(x, in_channels)
-    w = _check_words(w, "w")
-    if w.ndim != 4:
-        raise ValueError(f"w must be packed OHWI (out, kh, kw, words), got shape {w.shape}")
-    out_channels = w.shape[0]
-    if in_channels % groups or out_channels % groups:
-        raise ValueError(f"in_channels={in_channels} and out_channels={out_channels} must be divisible "
-                         f"by groups={groups}")
-    if w.shape[3] != words_for(in_channels // groups):
-        raise ValueError(f"w has {w.shape[3]} words per tap but in_channels/groups = "
-                         f"{in_channels // groups} needs {words_for(in_channels // groups)}")
-    if out_channels == 0:
-        raise ValueError("w has no output channels")
-    geometry, (oh, ow) = _geometry(x.shape, in_channels, out_channels, w.shape[1:3], stride, padding,
-                                   dilation, groups, pad_value)
-    k = w.shape[1] * w.shape[2] * (in_channels // groups)
-    transform = make_transform(output, out_channels, k, scale, bias, clamp)
-    out = _allocate(output, (x.shape[0], oh, ow), out_channels)
-    if out.size:
-        get_backend().bconv2d(x, w, geometry, transform, out, _threads(num_threads))
-    return out
+    layer = BConv2d(w, in_channels, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    pad_value=pad_value, scale=scale, bias=bias, clamp=clamp, output=output)
+    return layer(x, num_threads)
 
 
 def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_threads=None):

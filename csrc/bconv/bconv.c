@@ -16,6 +16,9 @@
 #include <string.h>
 #include "../internal.h"
 
+#define BLOCK_ROW_BYTES (16 * 1024) /* gathered rows of a pixel block */
+#define BLOCK_ACC_BYTES (32 * 1024) /* its int32 accumulators */
+
 typedef struct {
     const xnor_kernels *kern;
     const uint64_t *x, *w;
@@ -27,10 +30,13 @@ typedef struct {
     size_t x_words;           /* words per input pixel */
     int32_t k;                /* +-1 products per output: taps * cg */
     uint64_t tap_mask;        /* valid bits of a tap's last word */
+    int whole_words;          /* every group's channels are whole words: taps copy, no masking */
     uint64_t *panels;         /* weights in panel order (micro-kernel) or masked rows (direct kernel) */
     size_t panels_per_group;
     int32_t *tap_sums;        /* [tap][out_c] sum of +-1 weights, for pad_value 0; else NULL */
     size_t out_row_bytes;
+    size_t mr, mc;            /* rows per micro-kernel call; pixels per block */
+    uint64_t *flip_bits;      /* the transform's flip array as bits, or NULL */
     int failed;               /* a task could not allocate its buffers */
 } conv_job;
 
@@ -62,32 +68,46 @@ static inline void tap_position(const xnor_conv_params *p, size_t oy, size_t ox,
 static void gather_row(const conv_job *job, size_t pix, size_t g, uint64_t *row) {
     const xnor_conv_params *p = job->p;
     size_t per_image = job->out_h * job->out_w, b = pix / per_image, rem = pix % per_image;
-    size_t oy = rem / job->out_w, ox = rem % job->out_w;
-    for (size_t ky = 0; ky < p->kernel_h; ky++)
-        for (size_t kx = 0; kx < p->kernel_w; kx++) {
-            uint64_t *dst = row + (ky * p->kernel_w + kx) * job->wpt;
-            long iy, ix;
-            tap_position(p, oy, ox, ky, kx, &iy, &ix);
-            if (iy < 0 || ix < 0 || iy >= (long)p->in_h || ix >= (long)p->in_w) {
-                memset(dst, 0, job->wpt * sizeof(uint64_t));
-                continue;
-            }
-            const uint64_t *src = job->x + ((b * p->in_h + (size_t)iy) * p->in_w + (size_t)ix) * job->x_words;
-            extract_bits(src, job->x_words, g * job->cg, job->cg, dst, job->tap_mask);
+    size_t oy = rem / job->out_w, ox = rem % job->out_w, wpt = job->wpt, kwidth = p->kernel_w;
+    long ix0 = (long)(ox * p->stride_w) - (long)p->pad_left;
+    /* With whole-word channel groups, no dilation along x and every tap of a kernel row inside the
+     * input, a kernel row is one contiguous run of input words (the common 3x3 case). */
+    int contiguous_rows = job->whole_words && p->dilation_w == 1 && job->x_words == wpt && ix0 >= 0 &&
+                          ix0 + (long)kwidth <= (long)p->in_w;
+    for (size_t ky = 0; ky < p->kernel_h; ky++) {
+        uint64_t *dst = row + ky * kwidth * wpt;
+        long iy = (long)(oy * p->stride_h + ky * p->dilation_h) - (long)p->pad_top;
+        if (iy < 0 || iy >= (long)p->in_h) {
+            memset(dst, 0, kwidth * wpt * sizeof(uint64_t));
+            continue;
         }
+        const uint64_t *src_row = job->x + (b * p->in_h + (size_t)iy) * p->in_w * job->x_words;
+        if (contiguous_rows) {
+            memcpy(dst, src_row + (size_t)ix0 * wpt, kwidth * wpt * sizeof(uint64_t));
+            continue;
+        }
+        for (size_t kx = 0; kx < kwidth; kx++, dst += wpt) {
+            long ix = ix0 + (long)(kx * p->dilation_w);
+            if (ix < 0 || ix >= (long)p->in_w) memset(dst, 0, wpt * sizeof(uint64_t));
+            else extract_bits(src_row + (size_t)ix * job->x_words, job->x_words, g * job->cg, job->cg, dst,
+                              job->tap_mask);
+        }
+    }
 }
 
 /* Remove what the +1s gathered for padded taps added (pad_value 0 only). */
-static void correct_padding(const conv_job *job, size_t pix, int32_t *acc) {
+static void correct_padding(const conv_job *job, size_t pix, int32_t *restrict acc) {
     const xnor_conv_params *p = job->p;
     size_t per_image = job->out_h * job->out_w, rem = pix % per_image;
     size_t oy = rem / job->out_w, ox = rem % job->out_w;
+    long y0 = (long)(oy * p->stride_h) - (long)p->pad_top, x0 = (long)(ox * p->stride_w) - (long)p->pad_left;
+    long y_last = y0 + (long)(p->dilation_h * (p->kernel_h - 1)), x_last = x0 + (long)(p->dilation_w * (p->kernel_w - 1));
+    if (y0 >= 0 && x0 >= 0 && y_last < (long)p->in_h && x_last < (long)p->in_w) return; /* interior */
     for (size_t ky = 0; ky < p->kernel_h; ky++)
         for (size_t kx = 0; kx < p->kernel_w; kx++) {
-            long iy, ix;
-            tap_position(p, oy, ox, ky, kx, &iy, &ix);
+            long iy = y0 + (long)(ky * p->dilation_h), ix = x0 + (long)(kx * p->dilation_w);
             if (iy < 0 || ix < 0 || iy >= (long)p->in_h || ix >= (long)p->in_w) {
-                const int32_t *sums = job->tap_sums + (ky * p->kernel_w + kx) * p->out_c;
+                const int32_t *restrict sums = job->tap_sums + (ky * p->kernel_w + kx) * p->out_c;
                 for (size_t o = 0; o < p->out_c; o++) acc[o] -= sums[o];
             }
         }
@@ -97,43 +117,47 @@ static void conv_task(void *ctx, int t, int nt) {
     conv_job *job = ctx;
     const xnor_kernels *kern = job->kern;
     const xnor_conv_params *p = job->p;
-    size_t MR = kern->gemm_ukernel ? kern->mr : 4, NR = kern->nr;
+    size_t MR = job->mr, NR = kern->nr, mc = job->mc;
     size_t units = (job->pixels + MR - 1) / MR, per = units / nt, extra = units % nt;
     size_t u0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
     size_t u1 = u0 + per + ((size_t)t < extra ? 1 : 0);
     size_t p0 = u0 * MR, p1 = u1 * MR < job->pixels ? u1 * MR : job->pixels;
     if (p0 >= p1) return;
     size_t lda = p->groups * job->kw;
-    uint64_t *rows = aligned_alloc(64, ((MR * lda * sizeof(uint64_t)) + 63) & ~(size_t)63);
-    int32_t *acc = malloc(MR * p->out_c * sizeof(int32_t));
+    uint64_t *rows = aligned_alloc(64, ((mc * lda * sizeof(uint64_t)) + 63) & ~(size_t)63);
+    int32_t *acc = malloc(mc * p->out_c * sizeof(int32_t));
     if (!rows || !acc) {
         job->failed = 1;
         free(rows);
         free(acc);
         return;
     }
-    for (size_t pix = p0; pix < p1; pix += MR) {
-        size_t mr = p1 - pix < MR ? p1 - pix : MR;
-        for (size_t r = 0; r < mr; r++)
-            for (size_t g = 0; g < p->groups; g++) gather_row(job, pix + r, g, rows + r * lda + g * job->kw);
+    /* Blocks of mc pixels: their gathered rows and accumulators stay in L1 while each weight panel
+     * is swept over the block MR rows at a time. */
+    for (size_t blk = p0; blk < p1; blk += mc) {
+        size_t m = p1 - blk < mc ? p1 - blk : mc;
+        for (size_t r = 0; r < m; r++)
+            for (size_t g = 0; g < p->groups; g++) gather_row(job, blk + r, g, rows + r * lda + g * job->kw);
         for (size_t g = 0; g < p->groups; g++) {
             const uint64_t *a = rows + g * job->kw;
             int32_t *c = acc + g * job->og;
-            if (kern->gemm_ukernel) {
-                for (size_t q = 0; q < job->panels_per_group; q++) {
-                    size_t j0 = q * NR, nr = job->og - j0 < NR ? job->og - j0 : NR;
-                    const uint64_t *panel = job->panels + (g * job->panels_per_group + q) * NR * job->kw;
-                    kern->gemm_ukernel(mr, nr, job->kw, a, lda, panel, c + j0, p->out_c, job->k,
-                                       XNOR_UK_FIRST | XNOR_UK_LAST);
-                }
-            } else {
-                kern->gemm_direct(mr, job->og, job->kw, ~UINT64_C(0), a, lda,
+            if (!kern->gemm_ukernel) {
+                kern->gemm_direct(m, job->og, job->kw, ~UINT64_C(0), a, lda,
                                   job->panels + g * job->og * job->kw, job->kw, c, p->out_c, job->k);
+                continue;
+            }
+            for (size_t q = 0; q < job->panels_per_group; q++) {
+                size_t j0 = q * NR, nr = job->og - j0 < NR ? job->og - j0 : NR;
+                const uint64_t *panel = job->panels + (g * job->panels_per_group + q) * NR * job->kw;
+                for (size_t r0 = 0; r0 < m; r0 += MR)
+                    kern->gemm_ukernel(m - r0 < MR ? m - r0 : MR, nr, job->kw, a + r0 * lda, lda, panel,
+                                       c + r0 * p->out_c + j0, p->out_c, job->k, XNOR_UK_FIRST | XNOR_UK_LAST);
             }
         }
-        for (size_t r = 0; r < mr; r++) {
-            if (job->tap_sums) correct_padding(job, pix + r, acc + r * p->out_c);
-            xnor_output_row(job->t, acc + r * p->out_c, p->out_c, job->out + (pix + r) * job->out_row_bytes);
+        for (size_t r = 0; r < m; r++) {
+            if (job->tap_sums) correct_padding(job, blk + r, acc + r * p->out_c);
+            xnor_output_row(job->t, job->flip_bits, acc + r * p->out_c, p->out_c,
+                            job->out + (blk + r) * job->out_row_bytes);
         }
     }
     free(rows);
@@ -216,6 +240,7 @@ static xnor_status setup(conv_job *job, const uint64_t *x, const uint64_t *w, co
     job->cg = p->in_c / p->groups, job->og = p->out_c / p->groups;
     job->wpt = XNOR_WORDS(job->cg), job->x_words = XNOR_WORDS(p->in_c);
     job->tap_mask = XNOR_TAIL_MASK(job->cg);
+    job->whole_words = job->cg % 64 == 0;
     size_t taps, kbits, tmp;
     if (mul_overflows(p->kernel_h, p->kernel_w, &taps) || mul_overflows(taps, job->wpt, &job->kw) ||
         mul_overflows(taps, job->cg, &kbits) || kbits > INT32_MAX / 2)
@@ -249,6 +274,20 @@ xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_p
         free(job.tap_sums);
         return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the weight panels");
     }
+    if (t->kind == XNOR_OUT_PACKED && t->flip) {
+        job.flip_bits = calloc(XNOR_WORDS(p->out_c), sizeof(uint64_t));
+        if (!job.flip_bits) {
+            free(job.panels);
+            free(job.tap_sums);
+            return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the flip bits");
+        }
+        for (size_t o = 0; o < p->out_c; o++) job.flip_bits[o / 64] |= (uint64_t)(t->flip[o] & 1) << (o % 64);
+    }
+    job.mr = job.kern->gemm_ukernel ? job.kern->mr : 4;
+    size_t by_rows = BLOCK_ROW_BYTES / (p->groups * job.kw * sizeof(uint64_t));
+    size_t by_acc = BLOCK_ACC_BYTES / (p->out_c * sizeof(int32_t));
+    job.mc = by_rows < by_acc ? by_rows : by_acc;
+    job.mc = job.mc < job.mr ? job.mr : job.mc - job.mc % job.mr;
     prepare_weights(&job);
     size_t work = job.pixels * p->out_c * job.kw;
     int nt = num_threads > 0 ? num_threads : xnor_num_threads();
@@ -256,6 +295,7 @@ xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_p
     xnor_parallel(nt, conv_task, &job);
     free(job.panels);
     free(job.tap_sums);
+    free(job.flip_bits);
     if (job.failed) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate per-thread buffers");
     return XNOR_OK;
 }

@@ -5,7 +5,18 @@
 #include <string.h>
 #include "../internal.h"
 
-void xnor_output_row(const xnor_output_transform *t, const int32_t *acc, size_t n, void *out) {
+void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
+                             size_t n, uint64_t *out) {
+    for (size_t w = 0; w * 64 < n; w++) {
+        size_t base = w * 64, cnt = n - base < 64 ? n - base : 64;
+        uint64_t bits = 0;
+        for (size_t i = 0; i < cnt; i++) bits |= (uint64_t)(acc[base + i] < thresholds[base + i]) << i;
+        out[w] = flip_bits ? bits ^ flip_bits[w] : bits;
+    }
+}
+
+void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, const int32_t *acc,
+                     size_t n, void *out) {
     switch (t->kind) {
     case XNOR_OUT_INT32:
         memcpy(out, acc, n * sizeof(int32_t));
@@ -22,20 +33,9 @@ void xnor_output_row(const xnor_output_transform *t, const int32_t *acc, size_t 
         }
         break;
     }
-    case XNOR_OUT_PACKED: {
-        uint64_t *dst = out;
-        for (size_t w = 0; w * 64 < n; w++) {
-            size_t base = w * 64, cnt = n - base < 64 ? n - base : 64;
-            uint64_t bits = 0;
-            for (size_t i = 0; i < cnt; i++) {
-                uint64_t bit = (uint64_t)(acc[base + i] < t->thresholds[base + i]);
-                if (t->flip) bit ^= t->flip[base + i] & 1;
-                bits |= bit << i;
-            }
-            dst[w] = bits;
-        }
+    case XNOR_OUT_PACKED:
+        xnor_active()->threshold_pack(acc, t->thresholds, flip_bits, n, out);
         break;
-    }
     }
 }
 

@@ -221,9 +221,26 @@ static double peak_avx2(uint64_t iters, uint64_t *sink) {
     return (double)iters * 8 * 256;
 }
 
+/* Packed output: 8 compares per instruction, their sign bits gathered by movemask. */
+XNOR_TARGET_AVX2
+static void threshold_pack_avx2(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
+                                size_t n, uint64_t *out) {
+    for (size_t w = 0; w * 64 < n; w++) {
+        size_t base = w * 64, cnt = n - base < 64 ? n - base : 64, i = 0;
+        uint64_t bits = 0;
+        for (; i + 8 <= cnt; i += 8) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(acc + base + i));
+            __m256i t = _mm256_loadu_si256((const __m256i *)(thresholds + base + i));
+            bits |= (uint64_t)(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(t, a))) << i;
+        }
+        for (; i < cnt; i++) bits |= (uint64_t)(acc[base + i] < thresholds[base + i]) << i;
+        out[w] = flip_bits ? bits ^ flip_bits[w] : bits;
+    }
+}
+
 const xnor_kernels xnor_kernels_avx2 = {
     .name = "avx2", .mr = MR, .nr = NR, .direct_max_m = 4,
     .gemm_ukernel = ukernel_avx2, .gemm_direct = direct_avx2,
-    .pack_f32 = pack_f32_avx2, .peak = peak_avx2,
+    .pack_f32 = pack_f32_avx2, .threshold_pack = threshold_pack_avx2, .peak = peak_avx2,
 };
 #endif /* XNOR_X86 */

@@ -131,6 +131,33 @@ static void pack_f32_avx512(const float *x, size_t rows, size_t k, uint64_t *out
     }
 }
 
+/* Packed output: 16 compares per instruction straight into mask bits. */
+XNOR_TARGET_AVX512
+static void threshold_pack_avx512(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
+                                  size_t n, uint64_t *out) {
+    size_t w = 0;
+    for (; (w + 1) * 64 <= n; w++) {
+        const int32_t *a = acc + w * 64, *t = thresholds + w * 64;
+        uint64_t bits = 0;
+        UNROLL for (size_t q = 0; q < 4; q++)
+            bits |= (uint64_t)_mm512_cmplt_epi32_mask(_mm512_loadu_si512(a + q * 16), _mm512_loadu_si512(t + q * 16))
+                    << (q * 16);
+        out[w] = flip_bits ? bits ^ flip_bits[w] : bits;
+    }
+    for (; w * 64 < n; w++) { /* the last, partial word */
+        uint64_t bits = 0;
+        for (size_t q = 0; q < 4; q++) {
+            size_t base = w * 64 + q * 16;
+            if (base >= n) break;
+            __mmask16 valid = n - base >= 16 ? 0xffff : (__mmask16)((1u << (n - base)) - 1);
+            __m512i a = _mm512_maskz_loadu_epi32(valid, acc + base);
+            __m512i t = _mm512_maskz_loadu_epi32(valid, thresholds + base);
+            bits |= (uint64_t)_mm512_mask_cmplt_epi32_mask(valid, a, t) << (q * 16);
+        }
+        out[w] = flip_bits ? bits ^ flip_bits[w] : bits;
+    }
+}
+
 /* The micro-kernel's inner chain on registers only: 12 independent XOR-POPCNT-ADD chains. */
 XNOR_TARGET_AVX512
 static double peak_avx512(uint64_t iters, uint64_t *sink) {
@@ -154,6 +181,6 @@ static double peak_avx512(uint64_t iters, uint64_t *sink) {
 const xnor_kernels xnor_kernels_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .direct_max_m = 3,
     .gemm_ukernel = ukernel_avx512, .gemm_direct = direct_avx512,
-    .pack_f32 = pack_f32_avx512, .peak = peak_avx512,
+    .pack_f32 = pack_f32_avx512, .threshold_pack = threshold_pack_avx512, .peak = peak_avx512,
 };
 #endif /* XNOR_X86 */

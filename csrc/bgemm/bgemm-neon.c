@@ -264,7 +264,7 @@ static double peak_neon(uint64_t iters, uint64_t *sink) {
 const xnor_kernels xnor_kernels_neon = {
     .name = "neon", .mr = MR, .nr = NR, .direct_max_m = DR,
     .gemm_ukernel = ukernel_neon, .gemm_direct = direct_neon,
-    .pack_f32 = pack_f32_neon, .peak = peak_neon,
+    .pack_f32 = pack_f32_neon, .threshold_pack = xnor_threshold_pack_ref, .peak = peak_neon,
 };
 
 #endif /* XNOR_ARM64 */

@@ -48,5 +48,5 @@ static double peak_ref(uint64_t iters, uint64_t *sink) {
 const xnor_kernels xnor_kernels_ref = {
     .name = "ref", .mr = 4, .nr = 8, .direct_max_m = 0,
     .gemm_ukernel = ukernel_ref, .gemm_direct = direct_ref,
-    .pack_f32 = xnor_pack_f32_ref, .peak = peak_ref,
+    .pack_f32 = xnor_pack_f32_ref, .threshold_pack = xnor_threshold_pack_ref, .peak = peak_ref,
 };

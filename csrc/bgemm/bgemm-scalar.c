@@ -78,5 +78,5 @@ static double peak_scalar(uint64_t iters, uint64_t *sink) {
 const xnor_kernels xnor_kernels_scalar = {
     .name = "scalar", .direct_max_m = SIZE_MAX,
     .gemm_ukernel = NULL, .gemm_direct = direct_scalar,
-    .pack_f32 = pack_f32_scalar, .peak = peak_scalar,
+    .pack_f32 = pack_f32_scalar, .threshold_pack = xnor_threshold_pack_ref, .peak = peak_scalar,
 };
