@@ -29,7 +29,7 @@
  *   (plus c[r*ldc + j] unless XNOR_UK_FIRST);
  *   c[r*ldc + j] = XNOR_UK_LAST ? k - 2*count : count.
  * `panel` holds kc words of NR columns interleaved (see xnor_pack_panel); its columns >= nr and tail
- * bits are zero.  Rows of `a` are read as they are (the driver corrects garbage tail bits of a).
+ * bits are zero.  Neither panel nor a need be aligned (prepared weights may live in numpy arrays).  Rows of `a` are read as they are (the driver corrects garbage tail bits of a).
  * Columns >= nr of c are never written.
  */
 typedef void (*xnor_gemm_ukernel_fn)(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,

@@ -82,11 +82,38 @@ class CBackend:
                 setattr(t, field, buf)
         return t
 
-    def bconv2d(self, x, w, geometry, transform, out, num_threads):
+    def layout_key(self):
+        """Prepared weights are laid out for one ISA path (its micro-kernel's panel width)."""
+        return ("c", self.lib.xnor_isa_active())
+
+    def prepare_bconv(self, w, geometry):
+        params = self._conv_params(geometry)
+        sizes = self.ffi.new("size_t[2]")
+        status = self.lib.xnor_bconv_prepared_size(params, sizes, sizes + 1)
+        if status:
+            self._check(status)
+        panels = np.empty(max(int(sizes[0]), 1), np.uint64)
+        tap_sums = np.empty(int(sizes[1]), np.int32) if sizes[1] else None
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_bconv_prepare(fb("uint64_t[]", w), params, fb("uint64_t[]", panels),
+                                             fb("int32_t[]", tap_sums) if tap_sums is not None else self.ffi.NULL)
+        if status:
+            self._check(status)
+        return self.lib.xnor_isa_active(), panels, tap_sums
+
+    def bconv2d(self, x, prepared, geometry, transform, out, num_threads):
         keep = []
         fb = self.ffi.from_buffer
-        status = self.lib.xnor_bconv2d(fb("uint64_t[]", x), fb("uint64_t[]", w), self._conv_params(geometry),
-                                       self._transform(transform, keep), fb("char[]", out), num_threads)
+        isa, panels, tap_sums = prepared
+        weights = self.ffi.new("xnor_bconv_prepared *")
+        weights.isa = isa
+        keep.append(fb("uint64_t[]", panels))
+        weights.panels = keep[-1]
+        if tap_sums is not None:
+            keep.append(fb("int32_t[]", tap_sums))
+            weights.tap_sums = keep[-1]
+        status = self.lib.xnor_bconv2d_prepared(fb("uint64_t[]", x), weights, self._conv_params(geometry),
+                                                self._transform(transform, keep), fb("char[]", out), num_threads)
         if status:
             self._check(status)
 

@@ -217,6 +217,14 @@ class BConv2d:
         self.padding, self.pad_value, self.output = _padding(padding), pad_value, output
         self.k = w.shape[1] * w.shape[2] * cg
         self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
+        self._prepared = {}  # weights laid out for a backend / ISA path, made on first use
+
+    def _weights_for(self, backend, geometry):
+        key = backend.layout_key()
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = backend.prepare_bconv(self.w, geometry)
+        return prepared
 
     def output_shape(self, x_shape):
         _, (oh, ow) = self._geometry(x_shape)
@@ -231,7 +239,9 @@ class BConv2d:
         geometry, (oh, ow) = self._geometry(x.shape)
         out = _allocate(self.output, (x.shape[0], oh, ow), self.out_channels)
         if out.size:
-            get_backend().bconv2d(x, self.w, geometry, self.transform, out, _threads(num_threads))
+            backend = get_backend()
+            backend.bconv2d(x, self._weights_for(backend, geometry), geometry, self.transform, out,
+                            _threads(num_threads))
         return out
 
 

@@ -31,11 +31,12 @@ typedef struct {
     int32_t k;                /* +-1 products per output: taps * cg */
     uint64_t tap_mask;        /* valid bits of a tap's last word */
     int whole_words;          /* every group's channels are whole words: taps copy, no masking */
-    uint64_t *panels;         /* weights in panel order (micro-kernel) or masked rows (direct kernel) */
+    const uint64_t *panels;   /* weights in panel order (micro-kernel) or masked rows (direct kernel) */
     size_t panels_per_group;
-    int32_t *tap_sums;        /* [tap][out_c] sum of +-1 weights, for pad_value 0; else NULL */
+    const int32_t *tap_sums;  /* [tap][out_c] sum of +-1 weights, for pad_value 0; else NULL */
     size_t out_row_bytes;
     size_t mr, mc;            /* rows per micro-kernel call; pixels per block */
+    size_t panel_words, tap_sum_count;
     uint64_t *flip_bits;      /* the transform's flip array as bits, or NULL */
     int failed;               /* a task could not allocate its buffers */
 } conv_job;
@@ -164,26 +165,26 @@ static void conv_task(void *ctx, int t, int nt) {
     free(acc);
 }
 
-/* Weights in the order the kernel reads them, each tap's padding bits cleared. */
-static void prepare_weights(conv_job *job) {
+/* Weights in the order the kernel reads them, each tap's padding bits cleared, and the tap sums. */
+static void prepare_weights(const conv_job *job, uint64_t *panels, int32_t *tap_sums) {
     const xnor_conv_params *p = job->p;
     size_t NR = job->kern->nr, kw = job->kw;
     for (size_t g = 0; g < p->groups; g++) {
         const uint64_t *wg = job->w + g * job->og * kw;
         if (job->kern->gemm_ukernel) {
             for (size_t q = 0; q < job->panels_per_group; q++) {
-                uint64_t *panel = job->panels + (g * job->panels_per_group + q) * NR * kw;
+                uint64_t *panel = panels + (g * job->panels_per_group + q) * NR * kw;
                 xnor_pack_panel(wg, kw, q * NR, job->og, NR, 0, kw, kw * 64, panel);
                 for (size_t w = job->wpt - 1; w < kw; w += job->wpt)
                     for (size_t j = 0; j < NR; j++) panel[w * NR + j] &= job->tap_mask;
             }
         } else {
-            uint64_t *dst = job->panels + g * job->og * kw;
+            uint64_t *dst = panels + g * job->og * kw;
             memcpy(dst, wg, job->og * kw * sizeof(uint64_t));
             for (size_t i = job->wpt - 1; i < job->og * kw; i += job->wpt) dst[i] &= job->tap_mask;
         }
     }
-    if (job->tap_sums) {
+    if (tap_sums) {
         size_t taps = taps_of(p);
         for (size_t o = 0; o < p->out_c; o++)
             for (size_t tap = 0; tap < taps; tap++) {
@@ -191,7 +192,7 @@ static void prepare_weights(conv_job *job) {
                 int32_t minus = 0;
                 for (size_t i = 0; i < job->wpt; i++)
                     minus += (int32_t)xnor_popcount64_portable(i + 1 == job->wpt ? tw[i] & job->tap_mask : tw[i]);
-                job->tap_sums[tap * p->out_c + o] = (int32_t)job->cg - 2 * minus;
+                tap_sums[tap * p->out_c + o] = (int32_t)job->cg - 2 * minus;
             }
     }
 }
@@ -222,19 +223,24 @@ xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *out_h, size
     return XNOR_OK;
 }
 
+/* Validates p (and, when running, x, out and t) and derives the job's sizes. */
 static xnor_status setup(conv_job *job, const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
-                         const xnor_output_transform *t, void *out) {
+                         const xnor_output_transform *t, void *out, int running) {
     xnor_status st = xnor_init();
     if (st != XNOR_OK) return st;
-    if (!x || !w || !p || !out) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
-    if ((st = xnor_check_transform(t)) != XNOR_OK) return st;
+    if (!p || (running && (!x || !out)) || (!running && !w)) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    if (running && (st = xnor_check_transform(t)) != XNOR_OK) return st;
     if (!p->in_c || !p->out_c || !p->groups) return xnor_fail(XNOR_EINVAL, "conv: channels and groups must be >= 1");
     if (p->in_c % p->groups || p->out_c % p->groups)
         return xnor_fail(XNOR_EINVAL, "conv: in_c=%zu and out_c=%zu must be divisible by groups=%zu",
                          p->in_c, p->out_c, p->groups);
     if (p->pad_value != 0 && p->pad_value != 1) return xnor_fail(XNOR_EINVAL, "conv: pad_value must be 0 or 1");
     memset(job, 0, sizeof *job);
-    if ((st = xnor_conv_output_size(p, &job->out_h, &job->out_w)) != XNOR_OK) return st;
+    if (running) {
+        if ((st = xnor_conv_output_size(p, &job->out_h, &job->out_w)) != XNOR_OK) return st;
+    } else if (!p->kernel_h || !p->kernel_w || p->kernel_h > ((size_t)1 << 31) || p->kernel_w > ((size_t)1 << 31)) {
+        return xnor_fail(XNOR_EINVAL, "conv: kernel size must be in [1, 2^31]");
+    }
     job->kern = xnor_active();
     job->x = x, job->w = w, job->p = p, job->t = t, job->out = out;
     job->cg = p->in_c / p->groups, job->og = p->out_c / p->groups;
@@ -252,35 +258,52 @@ static xnor_status setup(conv_job *job, const uint64_t *x, const uint64_t *w, co
         mul_overflows(tmp, job->x_words, &tmp) || tmp > SIZE_MAX / 8 ||
         mul_overflows(p->out_c, job->kw, &tmp) || tmp > SIZE_MAX / 64 || p->groups * job->kw > SIZE_MAX / 64)
         return xnor_fail(XNOR_EINVAL, "conv: the tensors are too large for the address space");
-    job->out_row_bytes = xnor_output_row_bytes(t, p->out_c);
+    job->out_row_bytes = t ? xnor_output_row_bytes(t, p->out_c) : 0;
+    size_t NR = job->kern->nr;
+    job->panels_per_group = job->kern->gemm_ukernel ? (job->og + NR - 1) / NR : 0;
+    job->panel_words = job->kern->gemm_ukernel ? p->groups * job->panels_per_group * NR * job->kw
+                                               : p->out_c * job->kw;
+    int padded = p->pad_top || p->pad_bottom || p->pad_left || p->pad_right;
+    job->tap_sum_count = p->pad_value == 0 && padded ? taps_of(p) * p->out_c : 0;
     return XNOR_OK;
 }
 
-xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
-                         const xnor_output_transform *t, void *out, int num_threads) {
+xnor_status xnor_bconv_prepared_size(const xnor_conv_params *p, size_t *panel_words, size_t *tap_sum_count) {
     conv_job job;
-    xnor_status st = setup(&job, x, w, p, t, out);
+    static const uint64_t dummy = 0;
+    xnor_status st = setup(&job, NULL, &dummy, p, NULL, NULL, 0);
     if (st != XNOR_OK) return st;
+    if (!panel_words || !tap_sum_count) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    *panel_words = job.panel_words;
+    *tap_sum_count = job.tap_sum_count;
+    return XNOR_OK;
+}
+
+xnor_status xnor_bconv_prepare(const uint64_t *w, const xnor_conv_params *p, uint64_t *panels, int32_t *tap_sums) {
+    conv_job job;
+    xnor_status st = setup(&job, NULL, w, p, NULL, NULL, 0);
+    if (st != XNOR_OK) return st;
+    if (!panels || (job.tap_sum_count && !tap_sums)) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    prepare_weights(&job, panels, job.tap_sum_count ? tap_sums : NULL);
+    return XNOR_OK;
+}
+
+xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                                  const xnor_output_transform *t, void *out, int num_threads) {
+    conv_job job;
+    if (!w) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    xnor_status st = setup(&job, x, NULL, p, t, out, 1);
+    if (st != XNOR_OK) return st;
+    if (w->isa != xnor_isa_active())
+        return xnor_fail(XNOR_EINVAL, "conv: weights prepared for ISA %s, but %s is active",
+                         xnor_isa_name(w->isa), xnor_isa_name(xnor_isa_active()));
+    if (!w->panels || (job.tap_sum_count && !w->tap_sums)) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
     if (!job.pixels) return XNOR_OK;
-    size_t NR = job.kern->nr;
-    job.panels_per_group = job.kern->gemm_ukernel ? (job.og + NR - 1) / NR : 0;
-    size_t weight_words = job.kern->gemm_ukernel ? p->groups * job.panels_per_group * NR * job.kw
-                                                 : p->out_c * job.kw;
-    job.panels = aligned_alloc(64, (weight_words * sizeof(uint64_t) + 63) & ~(size_t)63);
-    int padded = p->pad_top || p->pad_bottom || p->pad_left || p->pad_right;
-    if (p->pad_value == 0 && padded) job.tap_sums = malloc(taps_of(p) * p->out_c * sizeof(int32_t));
-    if (!job.panels || (p->pad_value == 0 && padded && !job.tap_sums)) {
-        free(job.panels);
-        free(job.tap_sums);
-        return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the weight panels");
-    }
+    job.panels = w->panels;
+    job.tap_sums = job.tap_sum_count ? w->tap_sums : NULL;
     if (t->kind == XNOR_OUT_PACKED && t->flip) {
         job.flip_bits = calloc(XNOR_WORDS(p->out_c), sizeof(uint64_t));
-        if (!job.flip_bits) {
-            free(job.panels);
-            free(job.tap_sums);
-            return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the flip bits");
-        }
+        if (!job.flip_bits) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the flip bits");
         for (size_t o = 0; o < p->out_c; o++) job.flip_bits[o / 64] |= (uint64_t)(t->flip[o] & 1) << (o % 64);
     }
     job.mr = job.kern->gemm_ukernel ? job.kern->mr : 4;
@@ -288,16 +311,35 @@ xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_p
     size_t by_acc = BLOCK_ACC_BYTES / (p->out_c * sizeof(int32_t));
     job.mc = by_rows < by_acc ? by_rows : by_acc;
     job.mc = job.mc < job.mr ? job.mr : job.mc - job.mc % job.mr;
-    prepare_weights(&job);
     size_t work = job.pixels * p->out_c * job.kw;
     int nt = num_threads > 0 ? num_threads : xnor_num_threads();
     if ((size_t)nt > work / 32768) nt = work / 32768 ? (int)(work / 32768) : 1;
     xnor_parallel(nt, conv_task, &job);
-    free(job.panels);
-    free(job.tap_sums);
     free(job.flip_bits);
     if (job.failed) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate per-thread buffers");
     return XNOR_OK;
+}
+
+xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
+                         const xnor_output_transform *t, void *out, int num_threads) {
+    size_t panel_words, tap_sum_count;
+    xnor_status st = xnor_bconv_prepared_size(p, &panel_words, &tap_sum_count);
+    if (st != XNOR_OK) return st;
+    uint64_t *panels = aligned_alloc(64, (panel_words * sizeof(uint64_t) + 63) & ~(size_t)63);
+    int32_t *tap_sums = tap_sum_count ? malloc(tap_sum_count * sizeof(int32_t)) : NULL;
+    if (!panels || (tap_sum_count && !tap_sums)) {
+        free(panels);
+        free(tap_sums);
+        return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the weight panels");
+    }
+    st = xnor_bconv_prepare(w, p, panels, tap_sums);
+    if (st == XNOR_OK) {
+        xnor_bconv_prepared prepared = {xnor_isa_active(), panels, tap_sums};
+        st = xnor_bconv2d_prepared(x, &prepared, p, t, out, num_threads);
+    }
+    free(panels);
+    free(tap_sums);
+    return st;
 }
 
 xnor_status xnor_bdense(const uint64_t *x, const uint64_t *w, size_t batch, size_t k, size_t out_features,

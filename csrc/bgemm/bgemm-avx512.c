@@ -39,7 +39,7 @@ XNOR_TARGET_AVX512 INLINE void tile(const size_t rows, size_t nr, size_t kc, con
     for (size_t w = 0; w < kc; w++) {
         const uint64_t *pw = panel + w * NR;
         __m512i b[NV];
-        UNROLL for (size_t v = 0; v < NV; v++) b[v] = _mm512_load_si512((const void *)(pw + v * 8));
+        UNROLL for (size_t v = 0; v < NV; v++) b[v] = _mm512_loadu_si512((const void *)(pw + v * 8));
         UNROLL for (size_t r = 0; r < rows; r++) {
             __m512i av = _mm512_set1_epi64((long long)a[r * lda + w]);
             UNROLL for (size_t v = 0; v < NV; v++)

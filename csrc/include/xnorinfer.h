@@ -117,6 +117,24 @@ XNOR_API xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *ou
 XNOR_API xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
                                   const xnor_output_transform *transform, void *out, int num_threads);
 
+/* The weights of a binary convolution laid out for the active ISA's kernel (panels of its tile width,
+ * tap padding bits cleared), with the per-tap weight sums zero padding needs: prepared once per layer,
+ * then every call skips that work.  Sizes in words / int32 counts; tap_sums may be NULL when
+ * *tap_sum_count is 0.  A prepared layout belongs to one ISA: xnor_bconv2d_prepared refuses another. */
+typedef struct {
+    xnor_isa isa;
+    const uint64_t *panels;
+    const int32_t *tap_sums;
+} xnor_bconv_prepared;
+
+XNOR_API xnor_status xnor_bconv_prepared_size(const xnor_conv_params *p, size_t *panel_words,
+                                              size_t *tap_sum_count);
+XNOR_API xnor_status xnor_bconv_prepare(const uint64_t *w, const xnor_conv_params *p, uint64_t *panels,
+                                        int32_t *tap_sums);
+XNOR_API xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *w,
+                                           const xnor_conv_params *p, const xnor_output_transform *transform,
+                                           void *out, int num_threads);
+
 /* Binary dense layer: out[i, o] = transform(sum_q x_iq * w_oq) for packed x (batch, ceil(k/64)) and
  * w (out_features, ceil(k/64)); out as for xnor_bconv2d with out_c = out_features. */
 XNOR_API xnor_status xnor_bdense(const uint64_t *x, const uint64_t *w, size_t batch, size_t k,
