@@ -83,6 +83,129 @@ static void check_pack(size_t rows, size_t k, const char *isa) {
     free(x); free(out); free(back);
 }
 
+/* ---- binary layers ---- */
+
+static int rnd_range(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+
+static void check_bconv(const char *isa) {
+    xnor_conv_params p = {0};
+    p.batch = rnd_range(1, 2);
+    p.groups = rnd_range(1, 3) == 3 ? (size_t)rnd_range(2, 3) : 1;
+    size_t cg = rnd_range(1, 150), og = rnd_range(1, 40);
+    p.in_c = cg * p.groups, p.out_c = og * p.groups;
+    p.kernel_h = rnd_range(1, 4), p.kernel_w = rnd_range(1, 4);
+    p.stride_h = rnd_range(1, 2), p.stride_w = rnd_range(1, 2);
+    p.dilation_h = rnd_range(1, 2), p.dilation_w = rnd_range(1, 2);
+    p.pad_top = rnd_range(0, 2), p.pad_bottom = rnd_range(0, 2), p.pad_left = rnd_range(0, 2), p.pad_right = rnd_range(0, 2);
+    p.pad_value = rnd_range(0, 1);
+    size_t span_h = p.dilation_h * (p.kernel_h - 1) + 1, span_w = p.dilation_w * (p.kernel_w - 1) + 1;
+    p.in_h = span_h + rnd_range(0, 5), p.in_w = span_w + rnd_range(0, 5);
+    size_t oh, ow;
+    cases++;
+    if (xnor_conv_output_size(&p, &oh, &ow) != XNOR_OK) { printf("FAIL %s conv geometry\n", isa); failures++; return; }
+    size_t xw = (p.in_c + 63) / 64, wpt = (cg + 63) / 64, taps = p.kernel_h * p.kernel_w;
+    size_t xn = p.batch * p.in_h * p.in_w * xw, wn = p.out_c * taps * wpt, pix = p.batch * oh * ow;
+    uint64_t *x = malloc(xn * 8), *w = malloc(wn * 8), *packed = malloc(pix * ((p.out_c + 63) / 64) * 8);
+    int32_t *acc = malloc(pix * p.out_c * 4), *want = malloc(pix * p.out_c * 4), *thr = malloc(p.out_c * 4);
+    float *fout = malloc(pix * p.out_c * 4), *scale = malloc(p.out_c * 4), *bias = malloc(p.out_c * 4);
+    uint8_t *flip = malloc(p.out_c);
+    for (size_t i = 0; i < xn; i++) x[i] = rnd(); /* garbage in every tail */
+    for (size_t i = 0; i < wn; i++) w[i] = rnd();
+    for (size_t b = 0; b < p.batch; b++)
+        for (size_t oy = 0; oy < oh; oy++)
+            for (size_t ox = 0; ox < ow; ox++)
+                for (size_t o = 0; o < p.out_c; o++) {
+                    size_t g = o / og;
+                    int32_t sum = 0;
+                    for (size_t ky = 0; ky < p.kernel_h; ky++)
+                        for (size_t kx = 0; kx < p.kernel_w; kx++) {
+                            long iy = (long)(oy * p.stride_h + ky * p.dilation_h) - (long)p.pad_top;
+                            long ix = (long)(ox * p.stride_w + kx * p.dilation_w) - (long)p.pad_left;
+                            int inside = iy >= 0 && ix >= 0 && iy < (long)p.in_h && ix < (long)p.in_w;
+                            if (!inside && p.pad_value == 0) continue;
+                            const uint64_t *wr = w + (o * taps + ky * p.kernel_w + kx) * wpt;
+                            for (size_t c = 0; c < cg; c++) {
+                                int xv = inside ? 1 - 2 * bit_at(x + ((b * p.in_h + iy) * p.in_w + ix) * xw, g * cg + c) : 1;
+                                sum += xv * (1 - 2 * bit_at(wr, c));
+                            }
+                        }
+                    want[((b * oh + oy) * ow + ox) * p.out_c + o] = sum;
+                }
+    for (size_t o = 0; o < p.out_c; o++) {
+        thr[o] = rnd_range(-20, 20), flip[o] = rnd() & 1;
+        scale[o] = (float)rnd_range(-3, 3) * 0.37f, bias[o] = (float)rnd_range(-50, 50) * 0.11f;
+    }
+    xnor_output_transform t_int = {XNOR_OUT_INT32, NULL, NULL, 0, 0, NULL, NULL};
+    xnor_output_transform t_pk = {XNOR_OUT_PACKED, NULL, NULL, 0, 0, thr, flip};
+    xnor_output_transform t_f = {XNOR_OUT_FLOAT32, scale, bias, -4.0f, 6.0f, NULL, NULL};
+    int threads = rnd_range(1, 2), bad = 0;
+    /* prepared weights one word past an aligned address: kernels must not assume alignment */
+    size_t panel_words, tap_sum_count;
+    xnor_bconv_prepared_size(&p, &panel_words, &tap_sum_count);
+    uint64_t *panel_store = malloc((panel_words + 1) * 8);
+    int32_t *tap_sums = malloc((tap_sum_count + 1) * 4);
+    xnor_bconv_prepare(w, &p, panel_store + 1, tap_sums);
+    xnor_bconv_prepared prepared = {xnor_isa_active(), panel_store + 1, tap_sums};
+    if (xnor_bconv2d_prepared(x, &prepared, &p, &t_int, acc, threads) != XNOR_OK ||
+        memcmp(acc, want, pix * p.out_c * 4) != 0) bad |= 1;
+    if (xnor_bconv2d(x, w, &p, &t_pk, packed, threads) != XNOR_OK) bad |= 2;
+    if (xnor_bconv2d(x, w, &p, &t_f, fout, threads) != XNOR_OK) bad |= 4;
+    size_t ow_words = (p.out_c + 63) / 64;
+    for (size_t i = 0; i < pix && !bad; i++)
+        for (size_t o = 0; o < ow_words * 64; o++) {
+            int expect = o < p.out_c ? ((want[i * p.out_c + o] < thr[o]) ^ flip[o]) : 0;
+            if (bit_at(packed + i * ow_words, o) != expect) { bad |= 2; break; }
+            if (o < p.out_c) {
+                float v = (float)want[i * p.out_c + o] * scale[o] + bias[o];
+                v = v < -4.0f ? -4.0f : v > 6.0f ? 6.0f : v;
+                if (fout[i * p.out_c + o] != v) { bad |= 4; break; }
+            }
+        }
+    if (bad) {
+        printf("FAIL %s bconv (mask %d) b=%zu %zux%zux%zu->%zu k=%zux%zu s=%zux%zu d=%zux%zu pad=%zu,%zu,%zu,%zu "
+               "groups=%zu pad_value=%d\n", isa, bad, p.batch, p.in_h, p.in_w, p.in_c, p.out_c, p.kernel_h,
+               p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_bottom, p.pad_left,
+               p.pad_right, p.groups, p.pad_value);
+        failures++;
+    }
+    free(x); free(w); free(packed); free(acc); free(want); free(thr); free(fout); free(scale); free(bias);
+    free(flip); free(panel_store); free(tap_sums);
+}
+
+static void check_bmaxpool(const char *isa) {
+    xnor_conv_params p = {0};
+    p.batch = rnd_range(1, 2), p.in_c = p.out_c = rnd_range(1, 200), p.groups = 1;
+    p.kernel_h = rnd_range(1, 3), p.kernel_w = rnd_range(1, 3);
+    p.stride_h = rnd_range(1, 3), p.stride_w = rnd_range(1, 3), p.dilation_h = 1, p.dilation_w = 1;
+    p.pad_top = rnd_range(0, 1), p.pad_left = rnd_range(0, 1), p.pad_bottom = rnd_range(0, 1), p.pad_right = rnd_range(0, 1);
+    p.in_h = p.kernel_h + rnd_range(0, 5), p.in_w = p.kernel_w + rnd_range(0, 5);
+    size_t oh, ow, W = (p.in_c + 63) / 64;
+    xnor_conv_output_size(&p, &oh, &ow);
+    uint64_t *x = malloc(p.batch * p.in_h * p.in_w * W * 8), *out = malloc(p.batch * oh * ow * W * 8);
+    for (size_t i = 0; i < p.batch * p.in_h * p.in_w * W; i++) x[i] = rnd() | rnd(); /* mostly -1 */
+    cases++;
+    int bad = xnor_bmaxpool2d(x, &p, out, rnd_range(1, 2)) != XNOR_OK;
+    for (size_t b = 0; b < p.batch && !bad; b++)
+        for (size_t oy = 0; oy < oh; oy++)
+            for (size_t ox = 0; ox < ow; ox++)
+                for (size_t c = 0; c < W * 64; c++) {
+                    int all_minus = 1;
+                    for (size_t ky = 0; ky < p.kernel_h; ky++)
+                        for (size_t kx = 0; kx < p.kernel_w; kx++) {
+                            long iy = (long)(oy * p.stride_h + ky) - (long)p.pad_top, ix = (long)(ox * p.stride_w + kx) - (long)p.pad_left;
+                            if (iy < 0 || ix < 0 || iy >= (long)p.in_h || ix >= (long)p.in_w) continue;
+                            all_minus &= bit_at(x + ((b * p.in_h + iy) * p.in_w + ix) * W, c);
+                        }
+                    int expect = c < p.in_c ? all_minus : 0;
+                    if (bit_at(out + ((b * oh + oy) * ow + ox) * W, c) != expect) bad = 1;
+                }
+    if (bad) {
+        printf("FAIL %s bmaxpool c=%zu k=%zux%zu\n", isa, p.in_c, p.kernel_h, p.kernel_w);
+        failures++;
+    }
+    free(x); free(out);
+}
+
 static void check_errors(void) {
     uint64_t w = 0;
     int32_t c = 0;
@@ -120,6 +243,8 @@ int main(void) {
         check_bgemm(2, 5, 140000, 1, name);    /* long direct rows: wide accumulators must not overflow */
         check_bgemm(200, 64, 300, 2, name);     /* thread split over rows */
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name);
+        for (int i = 0; i < 60; i++) check_bconv(name);
+        for (int i = 0; i < 40; i++) check_bmaxpool(name);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
     }
     check_errors();
