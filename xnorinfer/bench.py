@@ -199,6 +199,9 @@ def _ort_conv_session(c_in, c_out, kernel, stride, pad, threads, weights):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    # Its workers would otherwise spin after each run and take the other core from whatever is
+    # measured next (binary and float timings are interleaved); a wake-up costs it microseconds.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
