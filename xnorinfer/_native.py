@@ -161,6 +161,22 @@ class NumbaBackend:
     def bgemm(self, a, b, k, out, num_threads):
         self._impl.bgemm(a, b, k, out, num_threads or self.num_threads())
 
+    # Binary layers live in their own module (imported, and so compiled, only when used).
+    def layout_key(self):
+        return ("numba",)
+
+    def prepare_bconv(self, w, geometry):
+        from . import _numba_layers
+        return _numba_layers.prepare_bconv(w, geometry)
+
+    def bconv2d(self, x, prepared, geometry, transform, out, num_threads):
+        from . import _numba_layers
+        _numba_layers.bconv2d(x, prepared, geometry, transform, out, num_threads or self.num_threads())
+
+    def bmaxpool2d(self, x, geometry, out, num_threads):
+        from . import _numba_layers
+        _numba_layers.bmaxpool2d(x, geometry, out, num_threads or self.num_threads())
+
     def num_threads(self):
         import numba
         env = os.environ.get("XNORINFER_NUM_THREADS", "")
