@@ -307,9 +307,14 @@ xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *
         for (size_t o = 0; o < p->out_c; o++) job.flip_bits[o / 64] |= (uint64_t)(t->flip[o] & 1) << (o % 64);
     }
     job.mr = job.kern->gemm_ukernel ? job.kern->mr : 4;
-    size_t by_rows = BLOCK_ROW_BYTES / (p->groups * job.kw * sizeof(uint64_t));
-    size_t by_acc = BLOCK_ACC_BYTES / (p->out_c * sizeof(int32_t));
+    /* Pixels per block: its gathered rows and accumulators fit L1, and together they stay below the
+     * size of the packed input (never more than MR rows past it): no im2col-sized temporaries. */
+    size_t row_bytes = p->groups * job.kw * sizeof(uint64_t), acc_bytes = p->out_c * sizeof(int32_t);
+    size_t x_bytes = p->batch * p->in_h * p->in_w * job.x_words * sizeof(uint64_t);
+    size_t by_rows = BLOCK_ROW_BYTES / row_bytes, by_acc = BLOCK_ACC_BYTES / acc_bytes;
+    size_t by_input = x_bytes / (row_bytes + acc_bytes);
     job.mc = by_rows < by_acc ? by_rows : by_acc;
+    if (by_input < job.mc) job.mc = by_input;
     job.mc = job.mc < job.mr ? job.mr : job.mc - job.mc % job.mr;
     size_t work = job.pixels * p->out_c * job.kw;
     int nt = num_threads > 0 ? num_threads : xnor_num_threads();
