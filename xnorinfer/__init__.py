@@ -4,7 +4,18 @@ Bit convention: +-1 values are packed 64 to a uint64 along the last axis; elemen
 bit i of word j; bit 1 means -1, bit 0 means +1; x < 0 packs to -1, everything else (0, -0.0) to +1.
 """
 from ._native import BackendError, backend_info
+from .errors import ModelError
 from .kernels import bgemm, pack, unpack
 
+
+def __getattr__(name):
+    # The session pulls in the importer (and onnx); load it on first use, not at import time.
+    if name == "InferenceSession":
+        from .session import InferenceSession
+        return InferenceSession
+    raise AttributeError(f"module 'xnorinfer' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
-__all__ = ["pack", "unpack", "bgemm", "backend_info", "BackendError", "__version__"]
+__all__ = ["pack", "unpack", "bgemm", "backend_info", "BackendError", "ModelError", "InferenceSession",
+           "__version__"]

@@ -1,0 +1,113 @@
+"""InferenceSession on small ONNX graphs built here: binary layers found, outputs equal to a plain
+numpy evaluation of the same graph, clear errors for bad models and bad feeds."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import xnorinfer
+from xnorinfer.errors import ModelError
+
+
+def _model(nodes, inits, inputs=(("x", ["N", 3, 8, 8]),), opset=17):
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+                          [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def binarynet_like(rng, sign="Sign"):
+    inits = {"w0": rng.normal(size=(32, 3, 3, 3)).astype(np.float32),
+             "w1lat": rng.normal(size=(64, 32, 3, 3)).astype(np.float32),
+             "w2": (np.sign(rng.normal(size=(10, 64 * 4 * 4))) * 0.37).astype(np.float32),
+             "b2": rng.normal(size=10).astype(np.float32), "zero": np.array(0, np.float32),
+             "one": np.array(1, np.float32), "mone": np.array(-1, np.float32)}
+    for i, c in ((0, 32), (1, 64)):
+        inits.update({f"g{i}": rng.normal(size=c).astype(np.float32), f"be{i}": rng.normal(size=c).astype(np.float32),
+                      f"m{i}": (rng.normal(size=c) * 3).astype(np.float32),
+                      f"v{i}": rng.uniform(0.5, 2, size=c).astype(np.float32)})
+    act0 = ([helper.make_node("Sign", ["bn0"], ["s0"])] if sign == "Sign" else
+            [helper.make_node("GreaterOrEqual", ["bn0", "zero"], ["ge0"]),
+             helper.make_node("Where", ["ge0", "one", "mone"], ["s0"])])
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c0", "g0", "be0", "m0", "v0"], ["bn0"]), *act0,
+             helper.make_node("Sign", ["w1lat"], ["w1"]),
+             helper.make_node("Conv", ["s0", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("BatchNormalization", ["p1", "g1", "be1", "m1", "v1"], ["bn1"]),
+             helper.make_node("Clip", ["bn1", "mone", "one"], ["h1"]),  # HardTanh: sign-preserving
+             helper.make_node("Sign", ["h1"], ["s1"]),
+             helper.make_node("Flatten", ["s1"], ["f1"]),
+             helper.make_node("Gemm", ["f1", "w2", "b2"], ["y"], transB=1)]
+    return _model(nodes, inits)
+
+
+@pytest.mark.parametrize("sign", ["Sign", "Where"])
+def test_binary_layers_found_and_exact(kernel_path, sign):
+    model = binarynet_like(np.random.default_rng(0), sign)
+    sess = xnorinfer.InferenceSession(model)
+    table = sess.summary()
+    assert table.count("binary") == 2, table
+    x = np.random.default_rng(1).normal(size=(3, 3, 8, 8)).astype(np.float32)
+    (y,) = sess.run(None, {"x": x})
+    (y_float,) = xnorinfer.InferenceSession(model, binarize_layers=False).run(None, {"x": x})
+    assert y.shape == (3, 10)
+    np.testing.assert_allclose(y, y_float, rtol=1e-5, atol=1e-4)
+
+
+def test_ternary_sign_with_true_zeros_stays_exact(kernel_path):
+    """Sign(0) = 0: when the input holds exact zeros the binary layer must give the float result."""
+    rng = np.random.default_rng(2)
+    inits = {"w": (np.sign(rng.normal(size=(8, 4, 3, 3))) * 1.0).astype(np.float32)}
+    nodes = [helper.make_node("Sign", ["x"], ["s"]), helper.make_node("Conv", ["s", "w"], ["y"], pads=[1, 1, 1, 1])]
+    model = _model(nodes, inits, inputs=(("x", [1, 4, 5, 5]),))
+    sess = xnorinfer.InferenceSession(model)
+    assert "binary" in sess.summary()
+    x = rng.normal(size=(1, 4, 5, 5)).astype(np.float32)
+    x[0, :, 2, 2] = 0.0
+    (y,) = sess.run(None, {"x": x})
+    (want,) = xnorinfer.InferenceSession(model, binarize_layers=False).run(None, {"x": x})
+    np.testing.assert_array_equal(y, want)
+    x[0, :, 2, 2] = 1.0
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0],
+                                  xnorinfer.InferenceSession(model, binarize_layers=False).run(None, {"x": x})[0])
+
+
+def test_latent_weights_stay_float_with_reason():
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Sign", ["x"], ["s"]), helper.make_node("Conv", ["s", "w"], ["y"])]
+    sess = xnorinfer.InferenceSession(_model(nodes, {"w": rng.normal(size=(4, 3, 3, 3)).astype(np.float32)}))
+    assert "not +-s per output channel" in sess.summary()
+
+
+def test_session_api_like_onnxruntime():
+    sess = xnorinfer.InferenceSession(binarynet_like(np.random.default_rng(0)))
+    (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
+    assert inp.name == "x" and inp.shape == ["N", 3, 8, 8] and inp.type == "tensor(float)"
+    assert out.name == "y"
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    assert sess.run(["y"], {"x": x})[0].shape == (1, 10)
+    with pytest.raises(ValueError, match="missing"):
+        sess.run(None, {"nope": x})
+    with pytest.raises(ValueError, match="dimension 1 must be 3"):
+        sess.run(None, {"x": np.zeros((1, 4, 8, 8), np.float32)})
+    with pytest.raises(ValueError, match="rank"):
+        sess.run(None, {"x": np.zeros((3, 8, 8), np.float32)})
+    with pytest.raises(ValueError, match="unknown outputs"):
+        sess.run(["z"], {"x": x})
+
+
+def test_unsupported_ops_listed_in_one_error():
+    nodes = [helper.make_node("FancyOp", ["x"], ["a"], name="first"), helper.make_node("OtherOp", ["a"], ["y"], name="second")]
+    with pytest.raises(ModelError, match=r"FancyOp \(first\).*OtherOp \(second\)"):
+        xnorinfer.InferenceSession(_model(nodes, {}))
+
+
+@pytest.mark.parametrize("blob", [b"", b"garbage", b"\x08\x07\x12\x04abc", bytes(range(256)) * 4])
+def test_malformed_model_bytes(blob):
+    with pytest.raises((ModelError, ValueError)):
+        xnorinfer.InferenceSession(blob)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError):
+        xnorinfer.InferenceSession("/nonexistent/model.onnx")

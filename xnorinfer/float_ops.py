@@ -1,0 +1,409 @@
+"""ONNX operators on numpy arrays: the float executor, and the evaluator constant folding uses.
+
+Each implementation takes (inputs, attrs) — inputs a list of arrays, None for an omitted optional
+input — and returns a list of outputs.  Semantics follow the ONNX operator specification; float
+tensors stay float32 (numpy does the arithmetic, BLAS the matrix products).
+"""
+import numpy as np
+
+from . import ops
+
+OPS = {}
+
+
+def op(*names):
+    def register(fn):
+        for name in names:
+            OPS[name] = fn
+        return fn
+    return register
+
+
+def _f(x):
+    return np.asarray(x)
+
+
+# ---- elementwise ------------------------------------------------------------------------------------
+
+def _binary(fn):
+    return lambda inputs, attrs: [np.asarray(fn(inputs[0], inputs[1]))]
+
+
+for _name, _fn in {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power,
+                   "Greater": np.greater, "GreaterOrEqual": np.greater_equal, "Less": np.less,
+                   "LessOrEqual": np.less_equal, "Equal": np.equal, "And": np.logical_and,
+                   "Or": np.logical_or, "Xor": np.logical_xor, "Max": np.maximum, "Min": np.minimum}.items():
+    OPS[_name] = _binary(_fn)
+
+
+@op("Div")
+def _div(inputs, attrs):
+    a, b = inputs
+    if np.asarray(a).dtype.kind in "iu" and np.asarray(b).dtype.kind in "iu":
+        return [np.asarray(np.trunc(np.divide(a, b))).astype(np.result_type(a, b))]
+    return [np.asarray(np.divide(a, b))]
+
+
+for _name, _fn in {"Neg": np.negative, "Abs": np.abs, "Sign": np.sign, "Sqrt": np.sqrt, "Exp": np.exp,
+                   "Log": np.log, "Floor": np.floor, "Ceil": np.ceil, "Not": np.logical_not,
+                   "Reciprocal": np.reciprocal, "Tanh": np.tanh, "Round": np.round}.items():
+    OPS[_name] = (lambda fn: lambda inputs, attrs: [np.asarray(fn(inputs[0]))])(_fn)
+
+
+@op("Identity", "Dropout")
+def _identity(inputs, attrs):
+    return [inputs[0]]
+
+
+@op("Relu")
+def _relu(inputs, attrs):
+    x = inputs[0]
+    return [np.maximum(x, np.zeros((), x.dtype))]
+
+
+@op("LeakyRelu")
+def _leaky(inputs, attrs):
+    x = inputs[0]
+    return [np.where(x < 0, x * np.asarray(attrs.get("alpha", 0.01), x.dtype), x)]
+
+
+@op("PRelu")
+def _prelu(inputs, attrs):
+    x, slope = inputs
+    return [np.where(x < 0, x * slope.astype(x.dtype), x)]
+
+
+@op("Sigmoid")
+def _sigmoid(inputs, attrs):
+    x = inputs[0]
+    return [(1 / (1 + np.exp(-x))).astype(x.dtype)]
+
+
+@op("HardSigmoid")
+def _hardsigmoid(inputs, attrs):
+    x = inputs[0]
+    alpha, beta = np.asarray(attrs.get("alpha", 0.2), x.dtype), np.asarray(attrs.get("beta", 0.5), x.dtype)
+    return [np.clip(x * alpha + beta, 0, 1).astype(x.dtype)]
+
+
+@op("Clip")
+def _clip(inputs, attrs):
+    x = inputs[0]
+    lo = inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.get("min")
+    hi = inputs[2] if len(inputs) > 2 and inputs[2] is not None else attrs.get("max")
+    if lo is not None:
+        x = np.maximum(x, np.asarray(lo, x.dtype))
+    if hi is not None:
+        x = np.minimum(x, np.asarray(hi, x.dtype))
+    return [x]
+
+
+@op("Where")
+def _where(inputs, attrs):
+    cond, a, b = inputs
+    return [np.where(cond, a, b)]
+
+
+_ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
+                9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64}
+
+
+def onnx_dtype(code):
+    if code not in _ONNX_DTYPES:
+        raise ValueError(f"unsupported ONNX tensor element type {code}")
+    return np.dtype(_ONNX_DTYPES[code])
+
+
+@op("Cast")
+def _cast(inputs, attrs):
+    return [inputs[0].astype(onnx_dtype(attrs["to"]))]
+
+
+# ---- shapes -----------------------------------------------------------------------------------------
+
+@op("Shape")
+def _shape(inputs, attrs):
+    shape = np.array(inputs[0].shape, np.int64)
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    return [shape[start:end]]
+
+
+@op("Size")
+def _size(inputs, attrs):
+    return [np.array(inputs[0].size, np.int64)]
+
+
+@op("Flatten")
+def _flatten(inputs, attrs):
+    x = inputs[0]
+    axis = attrs.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
+    return [x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)]
+
+
+@op("Reshape")
+def _reshape(inputs, attrs):
+    x, shape = inputs[0], [int(v) for v in inputs[1]]
+    if not attrs.get("allowzero", 0):
+        shape = [x.shape[i] if v == 0 else v for i, v in enumerate(shape)]
+    return [x.reshape(shape)]
+
+
+@op("Transpose")
+def _transpose(inputs, attrs):
+    perm = attrs.get("perm")
+    return [np.ascontiguousarray(np.transpose(inputs[0], perm))]
+
+
+def _axes(inputs, attrs, index=1):
+    if len(inputs) > index and inputs[index] is not None:
+        return [int(a) for a in inputs[index]]
+    return attrs.get("axes")
+
+
+@op("Squeeze")
+def _squeeze(inputs, attrs):
+    axes = _axes(inputs, attrs)
+    return [np.squeeze(inputs[0], axis=tuple(axes) if axes is not None else None)]
+
+
+@op("Unsqueeze")
+def _unsqueeze(inputs, attrs):
+    x = inputs[0]
+    axes = sorted(a + x.ndim + len(_axes(inputs, attrs)) if a < 0 else a for a in _axes(inputs, attrs))
+    for a in axes:
+        x = np.expand_dims(x, a)
+    return [x]
+
+
+@op("Concat")
+def _concat(inputs, attrs):
+    return [np.concatenate([i for i in inputs if i is not None], axis=attrs["axis"])]
+
+
+@op("Gather")
+def _gather(inputs, attrs):
+    return [np.take(inputs[0], inputs[1].astype(np.int64), axis=attrs.get("axis", 0))]
+
+
+@op("Slice")
+def _slice(inputs, attrs):
+    x = inputs[0]
+    starts, ends = inputs[1], inputs[2]
+    axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
+    steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+    index = [slice(None)] * x.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        index[int(a)] = slice(int(s), int(e), int(st))
+    return [x[tuple(index)]]
+
+
+@op("Expand")
+def _expand(inputs, attrs):
+    x, shape = inputs
+    return [x * np.ones([int(v) for v in shape], x.dtype)]
+
+
+@op("Constant")
+def _constant(inputs, attrs):
+    return [attrs["value"]]
+
+
+@op("ConstantOfShape")
+def _constant_of_shape(inputs, attrs):
+    value = attrs.get("value", np.zeros(1, np.float32))
+    return [np.full([int(v) for v in inputs[0]], value.reshape(-1)[0], value.dtype)]
+
+
+# ---- reductions and normalisation -----------------------------------------------------------------
+
+def _reduce(fn):
+    def run(inputs, attrs):
+        axes = _axes(inputs, attrs)
+        keep = bool(attrs.get("keepdims", 1))
+        if axes is None or len(axes) == 0:
+            if attrs.get("noop_with_empty_axes", 0) and axes is not None:
+                return [inputs[0]]
+            axes = None
+        x = inputs[0]
+        return [np.asarray(fn(x, axis=tuple(axes) if axes is not None else None, keepdims=keep)).astype(x.dtype)]
+    return run
+
+
+OPS["ReduceMean"] = _reduce(np.mean)
+OPS["ReduceSum"] = _reduce(np.sum)
+OPS["ReduceMax"] = _reduce(np.max)
+OPS["ReduceMin"] = _reduce(np.min)
+
+
+@op("Softmax")
+def _softmax(inputs, attrs):
+    x = inputs[0]
+    axis = attrs.get("axis", -1)
+    if attrs.get("_opset", 13) < 13:  # before opset 13: softmax over the flattened trailing axes
+        axis = axis + x.ndim if axis < 0 else axis
+        flat = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+        e = np.exp(flat - flat.max(axis=1, keepdims=True))
+        return [(e / e.sum(axis=1, keepdims=True)).reshape(x.shape).astype(x.dtype)]
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return [(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)]
+
+
+@op("BatchNormalization")
+def _batchnorm(inputs, attrs):
+    x, scale, bias, mean, var = inputs[:5]
+    return [batchnorm(x, scale, bias, mean, var, attrs.get("epsilon", 1e-5), axis=1)]
+
+
+def batchnorm(x, scale, bias, mean, var, epsilon, axis=1):
+    """Inference BatchNormalization as ONNX defines it, in float32: (x - mean) / sqrt(var + eps) * scale + B."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    f = x.dtype.type
+    mean, var = mean.astype(x.dtype).reshape(shape), var.astype(x.dtype).reshape(shape)
+    scale, bias = scale.astype(x.dtype).reshape(shape), bias.astype(x.dtype).reshape(shape)
+    return ((x - mean) / np.sqrt(var + f(epsilon)) * scale + bias).astype(x.dtype)
+
+
+# ---- matrix products and convolutions ----------------------------------------------------------------
+
+@op("MatMul")
+def _matmul(inputs, attrs):
+    return [np.matmul(inputs[0], inputs[1])]
+
+
+@op("Gemm")
+def _gemm(inputs, attrs):
+    a, b = inputs[0], inputs[1]
+    c = inputs[2] if len(inputs) > 2 else None
+    if attrs.get("transA", 0):
+        a = a.T
+    if attrs.get("transB", 0):
+        b = b.T
+    y = a @ b
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if alpha != 1.0:
+        y = y * np.asarray(alpha, y.dtype)
+    if c is not None:
+        y = y + (c * np.asarray(beta, y.dtype) if beta != 1.0 else c)
+    return [y.astype(a.dtype)]
+
+
+def conv_pads(x_shape, attrs, kernel, strides, dilations):
+    """Explicit (top, bottom, left, right) pads for a 2-D Conv/Pool, from pads or auto_pad."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in zip(x_shape[2:], kernel, strides, dilations):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+            small, large = total // 2, total - total // 2
+            pads.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
+        return pads[0][0], pads[0][1], pads[1][0], pads[1][1]
+    p = attrs.get("pads", [0, 0, 0, 0])
+    return p[0], p[2], p[1], p[3]
+
+
+def _spatial(attrs, w_shape=None):
+    kernel = attrs.get("kernel_shape") or (w_shape[2:] if w_shape is not None else None)
+    return (tuple(kernel), tuple(attrs.get("strides", [1, 1])), tuple(attrs.get("dilations", [1, 1])))
+
+
+def _require_2d(x, name):
+    if x.ndim != 4:
+        raise ValueError(f"{name}: only 2-D (NCHW) inputs are supported, got shape {x.shape}")
+
+
+@op("Conv")
+def _conv(inputs, attrs):
+    x, w = inputs[0], inputs[1]
+    b = inputs[2] if len(inputs) > 2 else None
+    _require_2d(x, "Conv")
+    kernel, strides, dilations = _spatial(attrs, w.shape)
+    pads = conv_pads(x.shape, attrs, kernel, strides, dilations)
+    y = ops.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w.transpose(0, 2, 3, 1), b, stride=strides,
+                   padding=pads, dilation=dilations, groups=attrs.get("group", 1))
+    return [np.ascontiguousarray(y.transpose(0, 3, 1, 2)).astype(x.dtype)]
+
+
+def _pool_windows(x, attrs, fill):
+    kernel, strides, dilations = _spatial(attrs)
+    pads = conv_pads(x.shape, attrs, kernel, strides, dilations)
+    n, c, h, w = x.shape
+    top, bottom, left, right = pads
+    span_h, span_w = dilations[0] * (kernel[0] - 1) + 1, dilations[1] * (kernel[1] - 1) + 1
+    if attrs.get("ceil_mode", 0):
+        oh = -(-(h + top + bottom - span_h) // strides[0]) + 1
+        ow = -(-(w + left + right - span_w) // strides[1]) + 1
+        # a window may not start in the bottom/right padding
+        if (oh - 1) * strides[0] >= h + top:
+            oh -= 1
+        if (ow - 1) * strides[1] >= w + left:
+            ow -= 1
+    else:
+        oh = (h + top + bottom - span_h) // strides[0] + 1
+        ow = (w + left + right - span_w) // strides[1] + 1
+    extra_h = max(0, (oh - 1) * strides[0] + span_h - (h + top + bottom))
+    extra_w = max(0, (ow - 1) * strides[1] + span_w - (w + left + right))
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom + extra_h), (left, right + extra_w)), constant_values=fill)
+    valid = np.pad(np.ones((h, w), bool), ((top, bottom + extra_h), (left, right + extra_w)))
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            ys, xs = ky * dilations[0], kx * dilations[1]
+            sl = (slice(ys, ys + strides[0] * (oh - 1) + 1, strides[0]), slice(xs, xs + strides[1] * (ow - 1) + 1, strides[1]))
+            yield xp[(slice(None), slice(None)) + sl], valid[sl]
+
+
+@op("MaxPool")
+def _maxpool(inputs, attrs):
+    x = inputs[0]
+    _require_2d(x, "MaxPool")
+    out = None
+    for window, _ in _pool_windows(x, attrs, -np.inf):
+        out = window.copy() if out is None else np.maximum(out, window)
+    return [out.astype(x.dtype)]
+
+
+@op("AveragePool")
+def _avgpool(inputs, attrs):
+    x = inputs[0]
+    _require_2d(x, "AveragePool")
+    total, count = None, None
+    include_pad = attrs.get("count_include_pad", 0)
+    for window, valid in _pool_windows(x, attrs, 0.0):
+        total = window.astype(np.float64) if total is None else total + window
+        v = np.ones_like(valid, np.float64) if include_pad else valid.astype(np.float64)
+        count = v if count is None else count + v
+    return [(total / count).astype(x.dtype)]
+
+
+@op("GlobalAveragePool")
+def _gap(inputs, attrs):
+    x = inputs[0]
+    return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype)]
+
+
+@op("GlobalMaxPool")
+def _gmp(inputs, attrs):
+    x = inputs[0]
+    return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
+
+
+@op("Pad")
+def _pad(inputs, attrs):
+    x = inputs[0]
+    pads = [int(p) for p in (inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs["pads"])]
+    value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else attrs.get("value", 0.0)
+    mode = attrs.get("mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    axes = list(range(x.ndim))
+    if len(inputs) > 3 and inputs[3] is not None:
+        axes = [int(a) % x.ndim for a in inputs[3]]
+    width = [(0, 0)] * x.ndim
+    for i, a in enumerate(axes):
+        width[a] = (pads[i], pads[i + len(axes)])
+    if mode != "constant":
+        return [np.pad(x, width, mode={"reflect": "reflect", "edge": "edge"}[mode])]
+    return [np.pad(x, width, constant_values=np.asarray(value).reshape(-1)[0] if np.size(value) else 0)]

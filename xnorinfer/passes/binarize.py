@@ -1,0 +1,123 @@
+"""Turn Conv/Gemm/MatMul nodes whose input and weights are both +-1 into binary layers.
+
+A layer is binary when its input is a sign tensor (see signs.py) and its weights, per output channel,
+are +-s (s > 0): BinaryNet's +-1 weights, XNOR-Net's sign(W) * mean(|W|), or a BatchNorm an exporter
+folded into +-1 weights.  s becomes the scale of the fused output transform, the layer's bias its
+bias: y = s * acc + b, with acc the exact integer +-1 dot product.
+
+New ops (executed by binary_ops.py):
+  XPack(source)       float NCHW / NC tensor -> packed bits of its sign tensor (attrs: minus, ternary)
+  XBConv(packed)      binary Conv -> float NCHW y = s * acc + b
+  XBDense(packed)     binary Gemm/MatMul on 2-D -> float y = s * acc + b
+Nodes that stay float get a `why` when they looked like a candidate.
+"""
+import numpy as np
+
+from ..ir import Node
+from .signs import analyze
+
+
+def per_channel_scale(w, axis):
+    """s (per slice along axis) if every slice of w is +-s with s > 0, else None."""
+    mags = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).astype(np.float64)
+    s = mags[:, :1]
+    if mags.shape[1] == 0 or np.any(s <= 0) or not np.all(mags == s):
+        return None
+    return np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)[:, 0].__abs__().astype(np.float32)
+
+
+def _weights_reason(w, axis):
+    if np.any(w == 0):
+        return "its weights contain zeros (ternary), not +-s per output channel"
+    return "its weights are not +-s per output channel (latent float weights?)"
+
+
+def binarize(graph):
+    g = graph.copy()
+    info = analyze(g)
+    new_nodes, packed_of = [], {}
+
+    def packed(sign_value, node_name):
+        """Name of the packed form of a sign tensor, adding its XPack node once."""
+        if sign_value not in packed_of:
+            si = info[sign_value]
+            name = g.fresh_name(sign_value + "_packed")
+            new_nodes.append(Node("XPack", [si.source], [name],
+                                  {"minus": si.minus, "ternary": si.ternary, "values": si.cases,
+                                   "sign_value": sign_value}, f"pack({sign_value})"))
+            packed_of[sign_value] = name
+        return packed_of[sign_value]
+
+    producers = g.producers()
+
+    def flattened_sign(x):
+        """Flatten/Reshape of a sign tensor is the sign of the flattened source: add that Flatten."""
+        node = producers.get(x)
+        if node is None or node.op not in ("Flatten", "Reshape") or node.inputs[0] not in info:
+            return
+        si = info[node.inputs[0]]
+        if not (si.binary or si.ternary) or any(n and n not in g.constants for n in node.inputs[1:]):
+            return
+        flat_source = g.fresh_name(si.source + "_flat")
+        new_nodes.append(Node(node.op, [si.source] + node.inputs[1:], [flat_source], dict(node.attrs),
+                              f"{node.name}(source)"))
+        info[x] = type(si)(flat_source, si.cases)
+
+    for node in g.nodes:
+        x = node.inputs[0] if node.inputs else None
+        if node.op in ("Gemm", "MatMul") and x not in info:
+            flattened_sign(x)
+        sign_in = x in info and (info[x].binary or info[x].ternary)
+        if node.op == "Conv" and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
+            w = g.constants[node.inputs[1]]
+            if not sign_in:
+                node.why = "input is not a sign tensor"
+            elif w.ndim != 4:
+                node.why = "only 2-D convolutions are binarized"
+            else:
+                scale = per_channel_scale(w, 0)
+                if scale is None:
+                    node.why = _weights_reason(w, 0)
+                else:
+                    bias = g.constants.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+                    if len(node.inputs) > 2 and node.inputs[2] and bias is None:
+                        node.why = "its bias is not a constant"
+                    else:
+                        new_nodes.append(Node("XBConv", [packed(x, node.name)], list(node.outputs), {
+                            "weights": w, "scale": scale, "bias": bias, "conv": dict(node.attrs),
+                            "sign_value": x}, node.name))
+                        continue
+        elif node.op in ("Gemm", "MatMul") and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
+            w = g.constants[node.inputs[1]]
+            attrs = node.attrs
+            if node.op == "Gemm" and attrs.get("transA", 0):
+                node.why = "transposed input (transA) is not supported in binary form"
+            elif not sign_in:
+                node.why = "input is not a sign tensor"
+            elif w.ndim != 2:
+                node.why = "only 2-D weight matrices are binarized"
+            else:
+                w_nk = w if (node.op == "Gemm" and attrs.get("transB", 0)) else w.T  # (N, K)
+                alpha = float(attrs.get("alpha", 1.0)) if node.op == "Gemm" else 1.0
+                scale = per_channel_scale(w_nk, 0)
+                c = None
+                if node.op == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
+                    c = g.constants.get(node.inputs[2])
+                if scale is None:
+                    node.why = _weights_reason(w_nk, 0)
+                elif alpha <= 0:
+                    node.why = "Gemm alpha <= 0"
+                elif node.op == "Gemm" and len(node.inputs) > 2 and node.inputs[2] and c is None:
+                    node.why = "its bias is not a constant"
+                else:
+                    bias = None
+                    if c is not None:
+                        beta = float(attrs.get("beta", 1.0))
+                        bias = np.broadcast_to(c.astype(np.float32) * np.float32(beta), (w_nk.shape[0],)).copy()
+                    new_nodes.append(Node("XBDense", [packed(x, node.name)], list(node.outputs), {
+                        "weights": np.ascontiguousarray(w_nk), "scale": (scale * np.float32(alpha)).astype(np.float32),
+                        "bias": bias, "sign_value": x}, node.name))
+                    continue
+        new_nodes.append(node)
+    g.nodes = new_nodes
+    return g

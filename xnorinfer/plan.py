@@ -1,0 +1,46 @@
+"""IR -> a list of executable steps.  Each step reads named values from the run's environment and
+writes its outputs there; steps are built once (weights packed, thresholds computed), runs share
+nothing mutable, so several threads may run one plan at once."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .binary_ops import MAKERS
+from .float_ops import OPS
+
+
+@dataclass
+class Step:
+    node: object
+    fn: object
+
+
+def _float_step(node):
+    fn, attrs = OPS[node.op], node.attrs
+
+    def run(*args):
+        return fn(list(args), attrs)
+    return run
+
+
+def build(graph, num_threads=None):
+    steps = []
+    for node in graph.nodes:
+        if node.op in MAKERS:
+            single = MAKERS[node.op](node, num_threads)
+            steps.append(Step(node, lambda *args, _f=single: [_f(*args)]))
+        else:
+            steps.append(Step(node, _float_step(node)))
+    return steps
+
+
+def execute(steps, constants, feeds, wanted):
+    env = dict(constants)
+    env.update(feeds)
+    for step in steps:
+        args = [env[n] if n else None for n in step.node.inputs]
+        outs = step.fn(*args)
+        for name, value in zip(step.node.outputs, outs):
+            if name:
+                env[name] = value
+    return [np.asarray(env[n]) if not hasattr(env[n], "words") else env[n] for n in wanted]

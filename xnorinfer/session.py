@@ -1,0 +1,105 @@
+"""InferenceSession: onnxruntime's API over xnorinfer's import -> passes -> plan -> execute."""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import plan as planner
+from .errors import ModelError
+from .float_ops import OPS
+from .importers.onnx import import_onnx
+from .passes import eliminate_dead_nodes, fold_constants
+from .passes.binarize import binarize
+
+SUPPORTED_OPS = set(OPS)
+_TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
+               np.dtype(np.int64): "tensor(int64)", np.dtype(np.int32): "tensor(int32)",
+               np.dtype(np.float16): "tensor(float16)", np.dtype(np.uint8): "tensor(uint8)",
+               np.dtype(np.int8): "tensor(int8)", np.dtype(np.bool_): "tensor(bool)"}
+
+
+@dataclass
+class NodeArg:
+    """Like onnxruntime.NodeArg: name, shape (ints, or str/None for free dimensions), type string."""
+    name: str
+    shape: list
+    type: str
+
+
+class InferenceSession:
+    """Load a model (path or bytes), plan it onto binary kernels, run it like onnxruntime.
+
+        sess = xnorinfer.InferenceSession("model.onnx")
+        (logits,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    """
+
+    def __init__(self, path_or_bytes, sess_options=None, providers=None, *, num_threads=None, binarize_layers=True):
+        if isinstance(path_or_bytes, (str, os.PathLike)) and not os.path.exists(path_or_bytes):
+            raise FileNotFoundError(f"no such model file: {path_or_bytes}")
+        graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
+        graph = fold_constants(graph)
+        if binarize_layers:
+            graph = eliminate_dead_nodes(binarize(graph))
+        self._graph = graph
+        self._num_threads = num_threads
+        self._steps = planner.build(graph, num_threads)
+        self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
+                                _TYPE_NAMES.get(v.dtype, str(v.dtype))) for v in graph.inputs]
+        self._outputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
+                                 _TYPE_NAMES.get(v.dtype, str(v.dtype))) for v in graph.outputs]
+
+    def get_inputs(self):
+        return list(self._inputs)
+
+    def get_outputs(self):
+        return list(self._outputs)
+
+    def _check_feed(self, input_feed):
+        if not isinstance(input_feed, dict):
+            raise TypeError("input_feed must be a dict {input name: numpy array}")
+        expected = {v.name: v for v in self._graph.inputs}
+        missing = [n for n in expected if n not in input_feed]
+        unknown = [n for n in input_feed if n not in expected]
+        if missing or unknown:
+            raise ValueError(f"inputs: missing {missing}, unknown {unknown}; the model takes {list(expected)}")
+        feeds = {}
+        for name, value in input_feed.items():
+            info = expected[name]
+            arr = np.asarray(value)
+            if arr.dtype != info.dtype:
+                if not np.can_cast(arr.dtype, info.dtype, "same_kind"):
+                    raise TypeError(f"input {name!r}: expected {info.dtype}, got {arr.dtype}")
+                arr = arr.astype(info.dtype)
+            if info.shape is not None:
+                if arr.ndim != len(info.shape):
+                    raise ValueError(f"input {name!r}: expected rank {len(info.shape)} {info.shape}, got shape {arr.shape}")
+                for i, (want, got) in enumerate(zip(info.shape, arr.shape)):
+                    if isinstance(want, int) and want > 0 and want != got:
+                        raise ValueError(f"input {name!r}: dimension {i} must be {want}, got shape {arr.shape}")
+            feeds[name] = np.ascontiguousarray(arr)
+        return feeds
+
+    def run(self, output_names, input_feed, run_options=None):
+        feeds = self._check_feed(input_feed)
+        wanted = output_names or self._graph.output_names()
+        known = set(self._graph.output_names())
+        bad = [n for n in wanted if n not in known]
+        if bad:
+            raise ValueError(f"unknown outputs {bad}; the model's outputs are {sorted(known)}")
+        return planner.execute(self._steps, self._graph.constants, feeds, wanted)
+
+    def summary(self):
+        """A table of the plan: each layer, binary or float, and why a candidate stayed float."""
+        rows = [("layer", "op", "kind", "weights packed/float (bytes)", "note")]
+        for node in self._graph.nodes:
+            if node.op in ("XBConv", "XBDense"):
+                w = node.attrs["weights"]
+                rows.append((node.name, node.op[2:].lower(), "binary", f"{(w.size + 7) // 8}/{w.size * 4}", ""))
+            elif node.op == "XPack":
+                rows.append((node.name, "pack", "edge", "", "float -> bits"))
+            elif node.op in ("Conv", "Gemm", "MatMul"):
+                w = self._graph.constants.get(node.inputs[1]) if len(node.inputs) > 1 else None
+                size = f"-/{w.size * 4}" if w is not None else ""
+                rows.append((node.name, node.op.lower(), "float", size, node.why))
+        widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+        return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
