@@ -111,3 +111,31 @@ def test_malformed_model_bytes(blob):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         xnorinfer.InferenceSession("/nonexistent/model.onnx")
+
+
+@pytest.mark.parametrize("sign", ["Sign", "Where"])
+def test_exact_ties_after_batchnorm(kernel_path, sign):
+    """BN with mean 0 and beta 0 maps acc = 0 to exactly 0: Sign gives 0 there (kept exact), x >= 0 gives +1."""
+    rng = np.random.default_rng(4)
+    c = 16
+    inits = {"w1": np.sign(rng.normal(size=(c, 4, 3, 3))).astype(np.float32),
+             "w2": np.sign(rng.normal(size=(8, c, 3, 3))).astype(np.float32),
+             "g": rng.uniform(0.5, 2, size=c).astype(np.float32) * np.where(np.arange(c) % 3 == 0, -1, 1).astype(np.float32),
+             "b": np.zeros(c, np.float32), "m": np.zeros(c, np.float32), "v": np.ones(c, np.float32),
+             "zero": np.array(0, np.float32), "one": np.array(1, np.float32), "mone": np.array(-1, np.float32)}
+    act = ([helper.make_node("Sign", ["bn"], ["s1"])] if sign == "Sign" else
+           [helper.make_node("GreaterOrEqual", ["bn", "zero"], ["ge"]), helper.make_node("Where", ["ge", "one", "mone"], ["s1"])])
+    nodes = [helper.make_node("Sign", ["x"], ["s0"]),
+             helper.make_node("Conv", ["s0", "w1"], ["c1"], pads=[0, 0, 0, 0]),  # 36 taps: acc is even, 0 occurs
+             helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["bn"]), *act,
+             helper.make_node("Conv", ["s1", "w2"], ["y"], pads=[1, 1, 1, 1])]
+    model = _model(nodes, inits, inputs=(("x", [2, 4, 9, 9]),))
+    sess = xnorinfer.InferenceSession(model)
+    x = rng.normal(size=(2, 4, 9, 9)).astype(np.float32)
+    (y,) = sess.run(None, {"x": x})
+    (want,) = xnorinfer.InferenceSession(model, binarize_layers=False).run(None, {"x": x})
+    env_acc = xnorinfer.InferenceSession(_model(nodes[:2], inits, inputs=(("x", [2, 4, 9, 9]),)), binarize_layers=False)
+    assert np.any(env_acc.run(None, {"x": x})[0] == 0), "the test needs accumulators of exactly 0"
+    np.testing.assert_array_equal(y, want)
+    if sign == "Sign":
+        assert "exactly 0" in sess.summary()

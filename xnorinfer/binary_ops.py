@@ -40,7 +40,7 @@ def _sign_bits_input(x, minus):
     return np.where(neg, np.int8(-1), np.int8(1))
 
 
-def make_xpack(node, num_threads=None):
+def make_xpack(node, num_threads=None, constants=None):
     minus, ternary, cases = node.attrs["minus"], node.attrs["ternary"], node.attrs["values"]
     bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
@@ -60,14 +60,38 @@ def make_xpack(node, num_threads=None):
     return run
 
 
-def make_xbconv(node, num_threads=None):
+def _float_chain(cfg, y, constants):
+    """The fused ops run in float on y (inputs with true zeros): returns the sign tensor's values."""
+    env = {cfg["float_output"]: y}
+    for n in cfg["fallback"]:
+        args = [env[i] if i in env else constants.get(i) if i else None for i in n.inputs]
+        for name, value in zip(n.outputs, OPS[n.op](args, n.attrs)):
+            env[name] = value
+    z = env[cfg["source"]]
+    neg, zero, pos = (np.float32(v) for v in cfg["cases"])
+    return np.where(z < 0, neg, np.where(z == 0, zero, pos)).astype(np.float32)
+
+
+def _packed_transform(cfg):
+    return ops.OutputTransform(2, thresholds=cfg["thresholds"], flip=cfg["flip"])
+
+
+def _or_mask_words(or_mask):
+    bits = np.where(or_mask.astype(bool), -1.0, 1.0).astype(np.float32)
+    return kernels.pack(bits) if or_mask.any() else None
+
+
+def make_xbconv(node, num_threads=None, constants=None):
     a = node.attrs
     w = a["weights"]                       # (O, C/g, KH, KW), +-s per output channel
-    conv = a["conv"]
+    conv, cfg = a["conv"], a.get("packed")
     groups = conv.get("group", 1)
     w_bits = kernels.pack(np.ascontiguousarray(w.transpose(0, 2, 3, 1)))
     kernel = w.shape[2:]
     strides, dilations = tuple(conv.get("strides", [1, 1])), tuple(conv.get("dilations", [1, 1]))
+    out_kw = dict(transform=_packed_transform(cfg)) if cfg else dict(scale=a["scale"], bias=a["bias"], output="float32")
+    pool = cfg and cfg["pool"]
+    or_words = _or_mask_words(pool["or_mask"]) if pool else None
     layers = {}
 
     def layer_for(shape):
@@ -75,36 +99,83 @@ def make_xbconv(node, num_threads=None):
         key = (shape[1], pads)
         if key not in layers:
             layers[key] = ops.BConv2d(w_bits, shape[1], stride=strides, padding=pads, dilation=dilations,
-                                      groups=groups, pad_value=0, scale=a["scale"], bias=a["bias"], output="float32")
+                                      groups=groups, pad_value=0, **out_kw)
         return layers[key]
 
     def run(p):
         if p.dense is not None:  # true zeros in the input: the float convolution is exact
             args = [p.dense, w] + ([a["bias"]] if a["bias"] is not None else [])
-            return OPS["Conv"](args, conv)[0].astype(np.float32)
+            y = OPS["Conv"](args, conv)[0].astype(np.float32)
+            return Packed(None, w.shape[0], _float_chain(cfg, y, constants)) if cfg else y
         n, h, wd, _ = p.words.shape
         y = layer_for((n, p.channels, h, wd))(p.words, num_threads)
-        return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+        if not cfg:
+            return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+        if pool:
+            y = _pool_bits(y, w.shape[0], pool, or_words, num_threads)
+        return Packed(y, w.shape[0], None, cfg["values"])
     return run
 
 
-def make_xbdense(node, num_threads=None):
+def _pool_bits(words, channels, pool, or_words, num_threads):
+    """MaxPool of a fused sign: AND of the bits, or their OR for the channels in or_words.  For those
+    channels the layer already emitted inverted bits, so AND then invert is the OR (De Morgan)."""
+    n, h, w, _ = words.shape
+    kernel = tuple(pool["kernel_shape"])
+    strides, dilations = tuple(pool.get("strides", [1, 1])), tuple(pool.get("dilations", [1, 1]))
+    top, bottom, left, right = conv_pads((n, channels, h, w), pool, kernel, strides, dilations)
+    if pool.get("ceil_mode", 0):  # the extra windows of ceil mode see only padding at the far end
+        for axis, size, lo, hi in ((0, h, top, bottom), (1, w, left, right)):
+            span = dilations[axis] * (kernel[axis] - 1) + 1
+            out = -(-(size + lo + hi - span) // strides[axis]) + 1
+            if (out - 1) * strides[axis] >= size + lo:
+                out -= 1
+            extra = max(0, (out - 1) * strides[axis] + span - (size + lo + hi))
+            if axis == 0:
+                bottom += extra
+            else:
+                right += extra
+    pooled = ops.bmaxpool2d(words, channels, kernel, stride=strides, padding=(top, bottom, left, right),
+                            dilation=dilations, num_threads=num_threads)
+    return pooled ^ or_words if or_words is not None else pooled
+
+
+def make_xbdense(node, num_threads=None, constants=None):
     a = node.attrs
     w = a["weights"]                       # (N, K), +-s per row
-    k = w.shape[1]
+    k, cfg = w.shape[1], a.get("packed")
     w_bits = kernels.pack(w)
-    transform = ops.make_transform("float32", w.shape[0], k, a["scale"], a["bias"])
+    out_kw = dict(transform=_packed_transform(cfg)) if cfg else dict(scale=a["scale"], bias=a["bias"], output="float32")
+    layer = ops.BConv2d(w_bits.reshape(w.shape[0], 1, 1, -1), k, **out_kw)
+    spatial = {}  # (C, H, W) -> the dense layer as a convolution over a whole packed NHWC input
+
+    def conv_layer(c, h, wd):
+        if (c, h, wd) not in spatial:
+            if c * h * wd != k:
+                raise ValueError(f"{node.name}: flattened input has {c}x{h}x{wd} values, the weights expect {k}")
+            w_ohwi = np.ascontiguousarray(w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1))
+            spatial[(c, h, wd)] = ops.BConv2d(kernels.pack(w_ohwi), c, **out_kw)
+        return spatial[(c, h, wd)]
 
     def run(p):
         if p.dense is not None:
-            y = p.dense.astype(np.float32) @ w.T.astype(np.float32)
-            y = y * 1 if a["bias"] is None else y + a["bias"]
-            return y.astype(np.float32)
-        if p.words.ndim != 2 or p.channels != k:
+            dense = p.dense.reshape(p.dense.shape[0], -1)
+            y = dense.astype(np.float32) @ w.T.astype(np.float32)
+            y = (y if a["bias"] is None else y + a["bias"]).astype(np.float32)
+            return Packed(None, w.shape[0], _float_chain(cfg, y, constants)) if cfg else y
+        if p.words.ndim == 4:
+            n, h, wd, _ = p.words.shape
+            y = conv_layer(p.channels, h, wd)(p.words, num_threads).reshape(n, -1)
+        elif p.channels != k:
             raise ValueError(f"{node.name}: expected packed rows of {k} values, got {p.channels}")
-        return ops.bdense(p.words, w_bits, k, scale=transform.scale, bias=transform.bias, output="float32",
-                          num_threads=num_threads)
+        else:
+            y = layer(p.words.reshape(p.words.shape[0], 1, 1, -1), num_threads).reshape(p.words.shape[0], -1)
+        return Packed(y, w.shape[0], None, cfg["values"]) if cfg else y
     return run
 
 
-MAKERS = {"XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense}
+def make_xunpack(node, num_threads=None, constants=None):
+    return lambda p: p.to_float()
+
+
+MAKERS = {"XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense, "XUnpack": make_xunpack}

@@ -195,7 +195,7 @@ class BConv2d:
     packed output) computed once; calling it runs the kernel.  See bconv2d for the arguments."""
 
     def __init__(self, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad_value=0,
-                 scale=None, bias=None, clamp=None, output="int32"):
+                 scale=None, bias=None, clamp=None, output="int32", transform=None):
         self.in_channels = _as_int(in_channels, "in_channels", 1)
         self.groups = _as_int(groups, "groups", 1)
         if pad_value not in (0, 1):
@@ -216,7 +216,11 @@ class BConv2d:
         self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
         self.padding, self.pad_value, self.output = _padding(padding), pad_value, output
         self.k = w.shape[1] * w.shape[2] * cg
-        self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
+        if transform is not None:  # a transform made elsewhere (e.g. thresholds from a model's own ops)
+            self.output = {0: "int32", 1: "float32", 2: "packed"}[transform.kind]
+            self.transform = transform
+        else:
+            self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
         self._prepared = {}  # weights laid out for a backend / ISA path, made on first use
 
     def _weights_for(self, backend, geometry):
@@ -261,7 +265,7 @@ def bconv2d(x, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad
     return layer(x, num_threads)
 
 
-def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_threads=None):
+def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_threads=None, transform=None):
     """Binary fully connected layer: x packed (batch, ceil(k/64)), w packed (out_features, ceil(k/64)).
     Returns (batch, out_features) int32/float32, or packed (batch, ceil(out_features/64))."""
     k = _as_int(k, "k", 1)
@@ -272,9 +276,9 @@ def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_th
         raise ValueError(f"k={k} needs {words_for(k)} words per row, got {x.shape[1]} (x) and {w.shape[1]} (w)")
     if w.shape[0] == 0:
         raise ValueError("w has no output features")
-    y = bconv2d(x.reshape(x.shape[0], 1, 1, x.shape[1]), w.reshape(w.shape[0], 1, 1, w.shape[1]), k,
-                scale=scale, bias=bias, clamp=clamp, output=output, num_threads=num_threads)
-    return y.reshape(x.shape[0], -1)
+    layer = BConv2d(w.reshape(w.shape[0], 1, 1, w.shape[1]), k, scale=scale, bias=bias, clamp=clamp,
+                    output=output, transform=transform)
+    return layer(x.reshape(x.shape[0], 1, 1, x.shape[1]), num_threads).reshape(x.shape[0], -1)
 
 
 def bmaxpool2d(x, channels, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):

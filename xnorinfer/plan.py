@@ -27,7 +27,7 @@ def build(graph, num_threads=None):
     steps = []
     for node in graph.nodes:
         if node.op in MAKERS:
-            single = MAKERS[node.op](node, num_threads)
+            single = MAKERS[node.op](node, num_threads, graph.constants)
             steps.append(Step(node, lambda *args, _f=single: [_f(*args)]))
         else:
             steps.append(Step(node, _float_step(node)))

@@ -10,6 +10,7 @@ from .float_ops import OPS
 from .importers.onnx import import_onnx
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
+from .passes.fuse_sign import fuse_signs
 
 SUPPORTED_OPS = set(OPS)
 _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
@@ -39,7 +40,7 @@ class InferenceSession:
         graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
         graph = fold_constants(graph)
         if binarize_layers:
-            graph = eliminate_dead_nodes(binarize(graph))
+            graph = eliminate_dead_nodes(fuse_signs(eliminate_dead_nodes(binarize(graph))))
         self._graph = graph
         self._num_threads = num_threads
         self._steps = planner.build(graph, num_threads)
@@ -93,8 +94,10 @@ class InferenceSession:
         rows = [("layer", "op", "kind", "weights packed/float (bytes)", "note")]
         for node in self._graph.nodes:
             if node.op in ("XBConv", "XBDense"):
-                w = node.attrs["weights"]
-                rows.append((node.name, node.op[2:].lower(), "binary", f"{(w.size + 7) // 8}/{w.size * 4}", ""))
+                w, fused = node.attrs["weights"], node.attrs.get("packed")
+                note = node.why or ("sign fused: packed output" + (" + bit max-pool" if fused["pool"] else "")
+                                    if fused else "float output")
+                rows.append((node.name, node.op[2:].lower(), "binary", f"{(w.size + 7) // 8}/{w.size * 4}", note))
             elif node.op == "XPack":
                 rows.append((node.name, "pack", "edge", "", "float -> bits"))
             elif node.op in ("Conv", "Gemm", "MatMul"):

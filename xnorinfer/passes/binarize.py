@@ -50,23 +50,32 @@ def binarize(graph):
 
     producers = g.producers()
 
-    def flattened_sign(x):
-        """Flatten/Reshape of a sign tensor is the sign of the flattened source: add that Flatten."""
+    def flattened_sign(x, k):
+        """A sign tensor seen through Flatten(axis=1) / Reshape(N, K): the dense layer reads the packed
+        4-D tensor itself, as a convolution whose kernel covers the whole input."""
         node = producers.get(x)
         if node is None or node.op not in ("Flatten", "Reshape") or node.inputs[0] not in info:
-            return
+            return None
         si = info[node.inputs[0]]
-        if not (si.binary or si.ternary) or any(n and n not in g.constants for n in node.inputs[1:]):
-            return
-        flat_source = g.fresh_name(si.source + "_flat")
-        new_nodes.append(Node(node.op, [si.source] + node.inputs[1:], [flat_source], dict(node.attrs),
-                              f"{node.name}(source)"))
-        info[x] = type(si)(flat_source, si.cases)
+        if not (si.binary or si.ternary):
+            return None
+        if node.op == "Flatten" and node.attrs.get("axis", 1) != 1:
+            return None
+        if node.op == "Reshape":
+            shape = g.constants.get(node.inputs[1])
+            if shape is None or len(shape) != 2 or int(shape[1]) not in (-1, k):
+                return None
+        return node.inputs[0]
 
     for node in g.nodes:
         x = node.inputs[0] if node.inputs else None
-        if node.op in ("Gemm", "MatMul") and x not in info:
-            flattened_sign(x)
+        flatten = False
+        if node.op in ("Gemm", "MatMul") and x not in info and len(node.inputs) > 1 and node.inputs[1] in g.constants:
+            w0 = g.constants[node.inputs[1]]
+            k = w0.shape[1] if node.op == "Gemm" and node.attrs.get("transB", 0) else w0.shape[0]
+            source = flattened_sign(x, k)
+            if source is not None:
+                x, flatten = source, True
         sign_in = x in info and (info[x].binary or info[x].ternary)
         if node.op == "Conv" and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
             w = g.constants[node.inputs[1]]
@@ -85,7 +94,7 @@ def binarize(graph):
                     else:
                         new_nodes.append(Node("XBConv", [packed(x, node.name)], list(node.outputs), {
                             "weights": w, "scale": scale, "bias": bias, "conv": dict(node.attrs),
-                            "sign_value": x}, node.name))
+                            "sign_value": x, "k": int(np.prod(w.shape[1:]))}, node.name))
                         continue
         elif node.op in ("Gemm", "MatMul") and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
             w = g.constants[node.inputs[1]]
@@ -116,7 +125,7 @@ def binarize(graph):
                         bias = np.broadcast_to(c.astype(np.float32) * np.float32(beta), (w_nk.shape[0],)).copy()
                     new_nodes.append(Node("XBDense", [packed(x, node.name)], list(node.outputs), {
                         "weights": np.ascontiguousarray(w_nk), "scale": (scale * np.float32(alpha)).astype(np.float32),
-                        "bias": bias, "sign_value": x}, node.name))
+                        "bias": bias, "sign_value": x, "k": int(w_nk.shape[1]), "flatten": flatten}, node.name))
                     continue
         new_nodes.append(node)
     g.nodes = new_nodes
