@@ -248,3 +248,67 @@ def run_conv_report(convs=None, threads=(1, 2), repeat=7, out=print):
                 out(f"scaling {r1['h']}x{r1['w']} {r1['c_in']}x{r1['c_out']} {r1['kernel']}x{r1['kernel']} "
                     f"s{r1['stride']}: {r2['threads']} threads = {r1['packed_ms'] / r2['packed_ms']:.2f}x 1 thread")
     return rows
+
+
+# ---- a model file against onnxruntime ---------------------------------------------------------------
+
+def _progress(label, i, total, out):
+    width = 30
+    done = int(width * i / total)
+    out.write(f"\r{label:<22} [{'#' * done}{'.' * (width - done)}] {i}/{total}")
+    if i == total:
+        out.write("\n")
+    out.flush()
+
+
+def _latencies(fn, iterations, warmup, label, out):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for i in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if out is not None and (i % max(1, iterations // 30) == 0 or i == iterations - 1):
+            _progress(label, i + 1, iterations, out)
+    return np.array(times) * 1e3
+
+
+def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=print, progress=None):
+    """Latency percentiles of xnorinfer and onnxruntime (if installed) on the same model file."""
+    import sys
+    from .session import InferenceSession
+    progress = sys.stderr if progress is None else progress
+    sess = InferenceSession(path)
+    inputs = {}
+    rng = np.random.default_rng(0)
+    for i in sess.get_inputs():
+        shape = [batch if not isinstance(d, int) or d <= 0 else d for d in (i.shape or [batch])]
+        inputs[i.name] = rng.standard_normal(shape).astype(np.float32)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
+        out("onnxruntime is not installed: measuring xnorinfer alone (pip install onnxruntime)")
+    out(f"xnorinfer bench {path} — {cpu_name()}; batch {batch}; {iterations} runs after {warmup} warm-up")
+    out(f"{'engine':<14} {'thr':>3} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'min ms':>8}")
+    results = []
+    for t in threads:
+        ours = InferenceSession(path, num_threads=t)
+        rows = [("xnorinfer", _latencies(lambda: ours.run(None, inputs), iterations, warmup, f"xnorinfer {t} thr", progress))]
+        if ort is not None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads, opts.inter_op_num_threads = t, 1
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            theirs = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            rows.append(("onnxruntime", _latencies(lambda: theirs.run(None, inputs), iterations, warmup,
+                                                   f"onnxruntime {t} thr", progress)))
+        for name, lat in rows:
+            out(f"{name:<14} {t:>3} {np.percentile(lat, 50):8.3f} {np.percentile(lat, 90):8.3f} "
+                f"{np.percentile(lat, 99):8.3f} {lat.min():8.3f}")
+        if len(rows) == 2:
+            speedup = np.percentile(rows[1][1], 50) / np.percentile(rows[0][1], 50)
+            out(f"{'':<14} {t:>3} xnorinfer is {speedup:.1f}x faster than onnxruntime (median)")
+            results.append(dict(threads=t, xnorinfer_p50=float(np.percentile(rows[0][1], 50)),
+                                onnxruntime_p50=float(np.percentile(rows[1][1], 50)), speedup=float(speedup)))
+    return results

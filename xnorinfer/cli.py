@@ -31,8 +31,27 @@ def build_parser():
     info = sub.add_parser("info", help="show the backend, ISA path and threads in use")
     info.set_defaults(func=cmd_info)
 
-    bench = sub.add_parser("bench", help="benchmarks")
+    run = sub.add_parser("run", help="run a model on inputs from .npy/.npz files")
+    run.add_argument("model", help="model file (.onnx)")
+    run.add_argument("--input", "-i", action="append", required=True, metavar="[NAME=]FILE",
+                     help="an input array (.npy), or NAME=FILE; a .npz maps input names to arrays")
+    run.add_argument("--output", "-o", metavar="FILE", help="write the outputs (.npy for one, else .npz)")
+    run.add_argument("--threads", type=int, default=None, help="threads for the binary kernels")
+    run.set_defaults(func=cmd_run)
+
+    inspect = sub.add_parser("inspect", help="show the plan: binary and float layers, weight sizes, why a layer stayed float")
+    inspect.add_argument("model")
+    inspect.set_defaults(func=cmd_inspect)
+
+    bench = sub.add_parser("bench", help="benchmarks: a model file, or the kernels (gemm, conv)")
     bench_sub = bench.add_subparsers(dest="target", required=True)
+    model = bench_sub.add_parser("model", help="latency of a model file against onnxruntime (also: xnorinfer bench MODEL)")
+    model.add_argument("model")
+    model.add_argument("--threads", type=_threads, default=(1,), help="thread counts, e.g. 1,2")
+    model.add_argument("--iterations", "-n", type=int, default=50)
+    model.add_argument("--warmup", type=int, default=5)
+    model.add_argument("--batch", type=int, default=1, help="batch size for free batch dimensions")
+    model.set_defaults(func=cmd_bench_model)
     gemm = bench_sub.add_parser("gemm", help="binary GEMM against numpy float32 matmul, side by side")
     gemm.add_argument("--shape", dest="shapes", type=_shape, action="append",
                       help="MxNxK to measure (repeatable); default: a standard set")
@@ -46,6 +65,54 @@ def build_parser():
     conv.add_argument("--repeat", type=int, default=7, help="interleaved repetitions per measurement")
     conv.set_defaults(func=cmd_bench_conv)
     return parser
+
+
+def _load_inputs(specs, sess):
+    import numpy as np
+    names = [i.name for i in sess.get_inputs()]
+    feed = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            feed.update({k: data[k] for k in data.files})
+        else:
+            if not name:
+                missing = [n for n in names if n not in feed]
+                if not missing:
+                    raise ValueError(f"{path}: every input already has a value; use NAME={path}")
+                name = missing[0]
+            feed[name] = data
+    return feed
+
+
+def cmd_run(args):
+    import numpy as np
+    from .session import InferenceSession
+    sess = InferenceSession(args.model, num_threads=args.threads)
+    outputs = sess.run(None, _load_inputs(args.input, sess))
+    names = [o.name for o in sess.get_outputs()]
+    if args.output:
+        if len(outputs) == 1 and args.output.endswith(".npy"):
+            np.save(args.output, outputs[0])
+        else:
+            np.savez(args.output, **dict(zip(names, outputs)))
+    for name, value in zip(names, outputs):
+        print(f"{name}: shape {value.shape} dtype {value.dtype}")
+        if value.ndim == 2 and value.shape[1] > 1:
+            print(f"  argmax: {value.argmax(axis=1).tolist()}")
+    return 0
+
+
+def cmd_inspect(args):
+    from .session import InferenceSession
+    sess = InferenceSession(args.model)
+    for i in sess.get_inputs():
+        print(f"input  {i.name}: {i.type} {i.shape}")
+    for o in sess.get_outputs():
+        print(f"output {o.name}: {o.type} {o.shape}")
+    print(sess.summary())
+    return 0
 
 
 def cmd_info(args):
@@ -68,17 +135,31 @@ def cmd_bench_gemm(args):
     return 0
 
 
+def cmd_bench_model(args):
+    from .bench import run_model_bench
+    if args.iterations < 1 or args.warmup < 0 or args.batch < 1:
+        print("xnorinfer: --iterations and --batch must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
+    run_model_bench(args.model, args.threads, args.iterations, args.warmup, args.batch)
+    return 0
+
+
 def cmd_bench_conv(args):
     from .bench import run_conv_report
     return 0 if run_conv_report(threads=args.threads, repeat=max(1, args.repeat)) else 1
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `xnorinfer bench MODEL` is short for `xnorinfer bench model MODEL`
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] not in ("gemm", "conv", "model", "-h", "--help"):
+        argv.insert(1, "model")
     args = build_parser().parse_args(argv)
     from ._native import BackendError
+    from .errors import ModelError
     try:
         return args.func(args)
-    except BackendError as exc:
+    except (BackendError, ModelError, FileNotFoundError, ValueError, TypeError) as exc:
         print(f"xnorinfer: {exc}", file=sys.stderr)
         return 1
 

@@ -321,7 +321,8 @@ def _float_nhwc(x, name="x"):
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
-    """Float 2-D convolution, NHWC input and OHWI weights (zero padding), by im2col and numpy matmul."""
+    """Float 2-D convolution, NHWC input and OHWI weights (zero padding): im2col as one strided copy,
+    then one matrix product per group through numpy's BLAS."""
     x = _float_nhwc(x)
     w = np.asarray(w)
     if w.ndim != 4:
@@ -333,20 +334,25 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
     geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), stride, padding, dilation, groups, 0)
     top, bottom, left, right = (geometry[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
-    dtype = np.result_type(x.dtype, w.dtype)
-    xp = np.pad(x.astype(dtype, copy=False), ((0, 0), (top, bottom), (left, right), (0, 0)))
     sh, sw, dh, dw = (geometry[k] for k in ("stride_h", "stride_w", "dilation_h", "dilation_w"))
-    cols = np.empty((n, oh, ow, kh, kw, c), dtype)
-    for ky in range(kh):
-        for kx in range(kw):
-            cols[:, :, :, ky, kx, :] = xp[:, ky * dh: ky * dh + sh * (oh - 1) + 1: sh,
-                                          kx * dw: kx * dw + sw * (ow - 1) + 1: sw, :]
+    dtype = np.result_type(x.dtype, w.dtype)
+    xp = x.astype(dtype, copy=False)
+    if top or bottom or left or right:
+        xp = np.pad(xp, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    # (n, oh, ow, kh, kw, c) view of every receptive field, copied once into contiguous rows
+    s = xp.strides
+    view = np.lib.stride_tricks.as_strided(
+        xp, (n, oh, ow, kh, kw, c), (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
     og = o // groups
-    out = np.empty((n, oh, ow, o), dtype)
-    for g in range(groups):
-        patch = cols[..., g * cg:(g + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
-        out[..., g * og:(g + 1) * og] = (patch @ w[g * og:(g + 1) * og].reshape(og, -1).astype(dtype).T
-                                         ).reshape(n, oh, ow, og)
+    if groups == 1:
+        patches = np.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
+        out = (patches @ w.reshape(o, -1).astype(dtype, copy=False).T).reshape(n, oh, ow, o)
+    else:
+        out = np.empty((n, oh, ow, o), dtype)
+        for g in range(groups):
+            patch = np.ascontiguousarray(view[..., g * cg:(g + 1) * cg]).reshape(n * oh * ow, kh * kw * cg)
+            out[..., g * og:(g + 1) * og] = (patch @ w[g * og:(g + 1) * og].reshape(og, -1).astype(dtype).T
+                                             ).reshape(n, oh, ow, og)
     if bias is not None:
         out += np.asarray(bias, dtype)
     return out
