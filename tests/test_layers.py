@@ -210,3 +210,12 @@ def test_bconv2d_rejects_bad_shapes(kernel_path):
         ops.bconv2d(np.zeros((4, 4, 1), np.uint64), np.zeros((8, 3, 3, 1), np.uint64), 64)
     with pytest.raises(TypeError, match="uint64"):
         ops.bconv2d(np.zeros((1, 4, 4, 1), np.float32), np.zeros((8, 3, 3, 1), np.uint64), 64)
+
+
+def test_packed_output_without_scale_or_bias(kernel_path):
+    """sign(acc) itself: acc < 0 -> -1, acc >= 0 -> +1."""
+    rng = np.random.default_rng(9)
+    x, w = signs(rng, (1, 5, 5, 10)), signs(rng, (7, 2, 2, 10))
+    got = ops.bconv2d(pack_ref(x.astype(np.float32)), pack_ref(w.astype(np.float32)), 10, output="packed")
+    acc = conv_ref(x, w, (1, 1), (0, 0, 0, 0), (1, 1), 1, 0)
+    np.testing.assert_array_equal(got, pack_ref(np.where(acc < 0, -1.0, 1.0)))

@@ -60,7 +60,7 @@ def _negative_f32(acc, scale, bias):
     return v < 0
 
 
-def sign_thresholds(scale, bias, k):
+def sign_thresholds(scale, bias, k, channels=None):
     """Per-channel (thresholds int32, flip uint8) such that, for every integer acc in [-k, k],
     ((acc < thresholds) XOR flip) == (float32(acc) * scale + bias < 0).
 
@@ -68,7 +68,8 @@ def sign_thresholds(scale, bias, k):
     binary search over acc finds the step; a negative scale flips the comparison.  Scale 0 and
     non-finite values are evaluated over the whole range, and must still be a single step.
     """
-    channels = len(scale) if scale is not None else len(bias)
+    if channels is None:
+        channels = len(scale) if scale is not None else len(bias)
     s = scale if scale is not None else np.ones(channels, np.float32)
     b = bias if bias is not None else np.zeros(channels, np.float32)
     thresholds = np.empty(channels, np.int64)
@@ -125,7 +126,7 @@ def make_transform(output, channels, k, scale=None, bias=None, clamp=None):
         return OutputTransform(1, scale, bias, (lo, hi))
     if clamp is not None:
         raise ValueError("clamp does not change signs: it is only accepted with output='float32'")
-    thresholds, flip = sign_thresholds(scale, bias, k)
+    thresholds, flip = sign_thresholds(scale, bias, k, channels)
     return OutputTransform(2, thresholds=thresholds, flip=flip)
 
 
