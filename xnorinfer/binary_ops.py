@@ -99,13 +99,20 @@ def make_xbconv(node, num_threads=None, constants=None):
         key = (shape[1], pads)
         if key not in layers:
             layers[key] = ops.BConv2d(w_bits, shape[1], stride=strides, padding=pads, dilation=dilations,
-                                      groups=groups, pad_value=0, **out_kw)
+                                      groups=groups, pad_value=a.get("pad_value", 0), **out_kw)
         return layers[key]
 
     def run(p):
         if p.dense is not None:  # true zeros in the input: the float convolution is exact
-            args = [p.dense, w] + ([a["bias"]] if a["bias"] is not None else [])
-            y = OPS["Conv"](args, conv)[0].astype(np.float32)
+            dense, float_conv = p.dense, conv
+            if "_explicit_pad" in conv:  # the model's own Pad, then its Conv
+                (t, l, b, r), value = conv["_explicit_pad"]
+                plus = p.values[1]
+                dense = np.pad(dense, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=plus if value else 0.0)
+                own = [conv["pads"][0] - t, conv["pads"][1] - l, conv["pads"][2] - b, conv["pads"][3] - r]
+                float_conv = dict(conv, pads=own)
+            args = [dense, w] + ([a["bias"]] if a["bias"] is not None else [])
+            y = OPS["Conv"](args, float_conv)[0].astype(np.float32)
             return Packed(None, w.shape[0], _float_chain(cfg, y, constants)) if cfg else y
         n, h, wd, _ = p.words.shape
         y = layer_for((n, p.channels, h, wd))(p.words, num_threads)
@@ -157,9 +164,19 @@ def make_xbdense(node, num_threads=None, constants=None):
             spatial[(c, h, wd)] = ops.BConv2d(kernels.pack(w_ohwi), c, **out_kw)
         return spatial[(c, h, wd)]
 
-    def run(p):
+    def flatten_ok(p, shape):
+        """A run-time Reshape target must be (batch, k), i.e. a flatten, for the packed path."""
+        if shape is None:
+            return True
+        n = p.words.shape[0] if p.words is not None else p.dense.shape[0]
+        dims = [int(v) for v in shape]
+        return len(dims) == 2 and dims[0] in (0, -1, n) and dims[1] in (-1, k) and (dims[0] != -1 or dims[1] != -1)
+
+    def run(p, shape=None):
+        if p.dense is None and not flatten_ok(p, shape):  # not a flatten after all: the float path
+            p = Packed(None, p.channels, p.to_float(), p.values)
         if p.dense is not None:
-            dense = p.dense.reshape(p.dense.shape[0], -1)
+            dense = OPS["Reshape"]([p.dense, shape], {})[0] if shape is not None else p.dense.reshape(p.dense.shape[0], -1)
             y = dense.astype(np.float32) @ w.T.astype(np.float32)
             y = (y if a["bias"] is None else y + a["bias"]).astype(np.float32)
             return Packed(None, w.shape[0], _float_chain(cfg, y, constants)) if cfg else y
@@ -178,4 +195,31 @@ def make_xunpack(node, num_threads=None, constants=None):
     return lambda p: p.to_float()
 
 
-MAKERS = {"XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense, "XUnpack": make_xunpack}
+def make_xbmaxpool(node, num_threads=None, constants=None):
+    """MaxPool of a packed sign tensor (bit 1 = the negative value): AND of the bits."""
+    attrs = node.attrs
+
+    def run(p):
+        if p.dense is not None:
+            return Packed(None, p.channels, OPS["MaxPool"]([p.dense], attrs)[0], p.values)
+        return Packed(_pool_bits(p.words, p.channels, attrs, None, num_threads), p.channels, None, p.values)
+    return run
+
+
+def make_xshape(node, num_threads=None, constants=None):
+    """ONNX Shape of a packed tensor, in the model's layout (NCHW / NC)."""
+    start, end = node.attrs.get("start", 0), node.attrs.get("end", None)
+
+    def run(p):
+        if p.dense is not None:
+            shape = p.dense.shape
+        elif p.words.ndim == 4:
+            n, h, w, _ = p.words.shape
+            shape = (n, p.channels, h, w)
+        else:
+            shape = (p.words.shape[0], p.channels)
+        return np.array(shape, np.int64)[start:end]
+    return run
+
+
+MAKERS = {"XShape": make_xshape, "XBMaxPool": make_xbmaxpool, "XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense, "XUnpack": make_xunpack}

@@ -407,3 +407,76 @@ def _pad(inputs, attrs):
     if mode != "constant":
         return [np.pad(x, width, mode={"reflect": "reflect", "edge": "edge"}[mode])]
     return [np.pad(x, width, constant_values=np.asarray(value).reshape(-1)[0] if np.size(value) else 0)]
+
+
+# ---- QONNX / FINN custom ops (Brevitas export_qonnx) --------------------------------------------------
+
+def _rounding(mode):
+    mode = (mode or "ROUND").upper()
+    table = {"ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil, "FLOOR": np.floor,
+             "UP": lambda v: np.sign(v) * np.ceil(np.abs(v)), "DOWN": np.trunc,
+             "HALF_UP": lambda v: np.sign(v) * np.floor(np.abs(v) + 0.5),
+             "HALF_DOWN": lambda v: np.sign(v) * np.ceil(np.abs(v) - 0.5)}
+    if mode not in table:
+        raise ValueError(f"unknown rounding_mode {mode!r}")
+    return table[mode]
+
+
+def _int_range(signed, narrow, bits):
+    if signed:
+        return -(2.0 ** (bits - 1)) + (1 if narrow else 0), 2.0 ** (bits - 1) - 1
+    return 0.0, 2.0 ** bits - 1 - (1 if narrow else 0)
+
+
+@op("Quant", "IntQuant")
+def _quant(inputs, attrs):
+    """QONNX IntQuant: clamp(x / scale + zeropt) to the integer range, round, then rescale."""
+    x, scale, zeropt, bits = inputs[:4]
+    bits = float(np.asarray(bits).reshape(-1)[0])
+    if bits < 2 or bits != int(bits):
+        raise ValueError(f"Quant: bit width must be an integer >= 2 (1-bit is BipolarQuant), got {bits}")
+    lo, hi = _int_range(attrs.get("signed", 1), attrs.get("narrow", 0), int(bits))
+    y = x / scale + zeropt
+    y = np.clip(y, lo, hi)
+    y = _rounding(attrs.get("rounding_mode", "ROUND"))(y)
+    return [((y - zeropt) * scale).astype(x.dtype)]
+
+
+@op("BipolarQuant")
+def _bipolar_quant(inputs, attrs):
+    """QONNX BipolarQuant: where(x >= 0, 1, -1) * scale."""
+    x, scale = inputs[:2]
+    return [(np.where(x >= 0, np.ones((), x.dtype), -np.ones((), x.dtype)) * scale).astype(x.dtype)]
+
+
+@op("Trunc")
+def _trunc(inputs, attrs):
+    """QONNX Trunc (v1: x, scale, zeropt, in_bits, out_bits; v2 adds out_scale before out_bits)."""
+    x, scale, zeropt = inputs[:3]
+    if len(inputs) >= 6 and inputs[5] is not None:
+        out_scale, out_bits = inputs[4], float(np.asarray(inputs[5]).reshape(-1)[0])
+    else:
+        in_bits, out_bits = float(np.asarray(inputs[3]).reshape(-1)[0]), float(np.asarray(inputs[4]).reshape(-1)[0])
+        out_scale = scale * 2.0 ** (in_bits - out_bits)
+    y = np.round(x / scale + zeropt)
+    trunc_scale = 2.0 ** np.round(np.log2(out_scale / scale))
+    y = y / trunc_scale
+    lo, hi = _int_range(attrs.get("signed", 1), attrs.get("narrow", 0), int(out_bits))
+    y = np.clip(y, lo, hi)
+    y = _rounding(attrs.get("rounding_mode", "FLOOR"))(y)
+    return [((y - zeropt / trunc_scale) * out_scale).astype(x.dtype)]
+
+
+@op("MultiThreshold")
+def _multithreshold(inputs, attrs):
+    """FINN MultiThreshold: per channel, the number of thresholds x reaches (x >= t), then
+    out_scale * count + out_bias.  Channels are axis 1 (NCHW) or the last axis (NHWC)."""
+    x, thresholds = inputs[:2]
+    layout = attrs.get("data_layout", "NCHW")
+    axis = x.ndim - 1 if layout in ("NHWC", "NC") and x.ndim > 2 or layout == "NHWC" else 1
+    xm = np.moveaxis(x, axis, -1) if x.ndim > 1 else x[..., None]
+    t = np.asarray(thresholds)
+    count = (xm[..., None] >= t.reshape((1,) * (xm.ndim - 1) + t.shape)).sum(axis=-1).astype(np.float32)
+    out = count * np.float32(attrs.get("out_scale", 1.0)) + np.float32(attrs.get("out_bias", 0.0))
+    out = np.moveaxis(out, -1, axis) if x.ndim > 1 else out[..., 0]
+    return [out.astype(np.float32)]

@@ -11,6 +11,7 @@ from .importers.onnx import import_onnx
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
 from .passes.fuse_sign import fuse_signs
+from .passes.layout import cancel_transposes
 
 SUPPORTED_OPS = set(OPS)
 _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
@@ -38,7 +39,7 @@ class InferenceSession:
         if isinstance(path_or_bytes, (str, os.PathLike)) and not os.path.exists(path_or_bytes):
             raise FileNotFoundError(f"no such model file: {path_or_bytes}")
         graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
-        graph = fold_constants(graph)
+        graph = cancel_transposes(fold_constants(graph))
         if binarize_layers:
             graph = eliminate_dead_nodes(fuse_signs(eliminate_dead_nodes(binarize(graph))))
         self._graph = graph

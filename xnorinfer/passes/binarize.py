@@ -38,7 +38,16 @@ def binarize(graph):
     new_nodes, packed_of = [], {}
 
     def packed(sign_value, node_name):
-        """Name of the packed form of a sign tensor, adding its XPack node once."""
+        """Name of the packed form of a sign tensor, adding its XPack node once (and, for a MaxPool
+        of a sign tensor, the bit max-pool over the packed input)."""
+        if sign_value in pooled_sign:
+            pool = pooled_sign[sign_value]
+            if sign_value not in packed_of:
+                name = g.fresh_name(sign_value + "_packed")
+                new_nodes.append(Node("XBMaxPool", [packed(pool.inputs[0], node_name)], [name], dict(pool.attrs),
+                                      pool.name))
+                packed_of[sign_value] = name
+            return packed_of[sign_value]
         if sign_value not in packed_of:
             si = info[sign_value]
             name = g.fresh_name(sign_value + "_packed")
@@ -49,6 +58,15 @@ def binarize(graph):
         return packed_of[sign_value]
 
     producers = g.producers()
+    # MaxPool of a sign tensor whose value rises with its source is a sign tensor: the AND of the bits
+    pooled_sign = {}
+    for node in g.nodes:
+        if node.op == "MaxPool" and node.inputs[0] in info and len(node.outputs) == 1 and \
+                node.attrs.get("storage_order", 0) == 0:
+            si = info[node.inputs[0]]
+            if si.binary and si.cases[0] <= si.cases[1] <= si.cases[2]:
+                info[node.outputs[0]] = si
+                pooled_sign[node.outputs[0]] = node
 
     def flattened_sign(x, k):
         """A sign tensor seen through Flatten(axis=1) / Reshape(N, K): the dense layer reads the packed
@@ -63,21 +81,60 @@ def binarize(graph):
             return None
         if node.op == "Reshape":
             shape = g.constants.get(node.inputs[1])
-            if shape is None or len(shape) != 2 or int(shape[1]) not in (-1, k):
+            if shape is None:  # computed at run time (Shape -> Gather -> Concat): checked then
+                return node.inputs[0], node.inputs[1]
+            if len(shape) != 2 or int(shape[1]) not in (-1, k):
                 return None
-        return node.inputs[0]
+        return node.inputs[0], None
+
+    def padded_sign(x):
+        """(sign tensor, pad_value, (top, left, bottom, right)) for Pad(sign tensor) with a constant
+        value that is +1 (Larq's pad_values=1) or 0 (zero padding) and spatial pads only."""
+        node = producers.get(x)
+        if node is None or node.op != "Pad" or node.inputs[0] not in info:
+            return None
+        si = info[node.inputs[0]]
+        mode = node.attrs.get("mode", "constant")
+        if not si.binary or mode != "constant" or len(node.inputs) < 2 or node.inputs[1] not in g.constants:
+            return None
+        if len(node.inputs) > 3 and node.inputs[3]:
+            return None
+        pads = [int(v) for v in g.constants[node.inputs[1]]]
+        value = float(np.asarray(g.constants[node.inputs[2]]).reshape(-1)[0]) if len(node.inputs) > 2 and node.inputs[2] else 0.0
+        if len(pads) != 8 or pads[0] or pads[1] or pads[4] or pads[5] or min(pads) < 0:
+            return None
+        plus = next(v for v, m in zip(si.cases, si.minus) if not m)
+        if value == plus:
+            pad_value = 1
+        elif value == 0.0:
+            pad_value = 0
+        else:
+            return None
+        return node.inputs[0], pad_value, (pads[2], pads[3], pads[6], pads[7])
 
     for node in g.nodes:
         x = node.inputs[0] if node.inputs else None
-        flatten = False
+        flatten, shape_input = False, None
         if node.op in ("Gemm", "MatMul") and x not in info and len(node.inputs) > 1 and node.inputs[1] in g.constants:
             w0 = g.constants[node.inputs[1]]
             k = w0.shape[1] if node.op == "Gemm" and node.attrs.get("transB", 0) else w0.shape[0]
-            source = flattened_sign(x, k)
-            if source is not None:
-                x, flatten = source, True
+            found = flattened_sign(x, k)
+            if found is not None:
+                (x, shape_input), flatten = found, True
+        pad_value, extra_pads = 0, None
+        if node.op == "Conv" and x not in info:
+            padded = padded_sign(x)
+            if padded is not None:
+                x, pad_value, extra_pads = padded
+        if node.op == "Shape" and x in info and info[x].binary and len(node.inputs) == 1:
+            # the shape of a sign tensor from its packed form, so the float sign need not exist
+            new_nodes.append(Node("XShape", [packed(x, node.name)], list(node.outputs), dict(node.attrs), node.name))
+            continue
         sign_in = x in info and (info[x].binary or info[x].ternary)
-        if node.op == "Conv" and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
+        own_pads = any(node.attrs.get("pads", [0])) or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID")
+        if node.op == "Conv" and extra_pads is not None and pad_value == 1 and own_pads:
+            node.why = "explicit +1 padding followed by the Conv's own zero padding"
+        elif node.op == "Conv" and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
             w = g.constants[node.inputs[1]]
             if not sign_in:
                 node.why = "input is not a sign tensor"
@@ -88,12 +145,19 @@ def binarize(graph):
                 if scale is None:
                     node.why = _weights_reason(w, 0)
                 else:
+                    scale = (scale * np.float32(info[x].magnitude)).astype(np.float32)
                     bias = g.constants.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
                     if len(node.inputs) > 2 and node.inputs[2] and bias is None:
                         node.why = "its bias is not a constant"
                     else:
+                        conv = dict(node.attrs)
+                        if extra_pads is not None:  # an explicit Pad in front: merge its pads
+                            own = conv.get("pads", [0, 0, 0, 0])
+                            conv["pads"] = [own[0] + extra_pads[0], own[1] + extra_pads[1],
+                                            own[2] + extra_pads[2], own[3] + extra_pads[3]]
+                            conv["_explicit_pad"] = (extra_pads, pad_value)
                         new_nodes.append(Node("XBConv", [packed(x, node.name)], list(node.outputs), {
-                            "weights": w, "scale": scale, "bias": bias, "conv": dict(node.attrs),
+                            "weights": w, "scale": scale, "bias": bias, "conv": conv, "pad_value": pad_value,
                             "sign_value": x, "k": int(np.prod(w.shape[1:]))}, node.name))
                         continue
         elif node.op in ("Gemm", "MatMul") and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
@@ -123,8 +187,10 @@ def binarize(graph):
                     if c is not None:
                         beta = float(attrs.get("beta", 1.0))
                         bias = np.broadcast_to(c.astype(np.float32) * np.float32(beta), (w_nk.shape[0],)).copy()
-                    new_nodes.append(Node("XBDense", [packed(x, node.name)], list(node.outputs), {
-                        "weights": np.ascontiguousarray(w_nk), "scale": (scale * np.float32(alpha)).astype(np.float32),
+                    scale = scale * np.float32(alpha) * np.float32(info[x].magnitude)
+                    new_nodes.append(Node("XBDense", [packed(x, node.name)] + ([shape_input] if shape_input else []),
+                                          list(node.outputs), {
+                        "weights": np.ascontiguousarray(w_nk), "scale": scale.astype(np.float32),
                         "bias": bias, "sign_value": x, "k": int(w_nk.shape[1]), "flatten": flatten}, node.name))
                     continue
         new_nodes.append(node)

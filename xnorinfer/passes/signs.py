@@ -24,7 +24,13 @@ class SignOf:
 
     @property
     def binary(self):
-        return all(v in (-1.0, 1.0) for v in self.cases)
+        """Two values, -v and +v (v > 0): +-1, or Brevitas' scaled BipolarQuant."""
+        values = set(self.cases)
+        return len(values) == 2 and sum(values) == 0.0 and max(values) > 0
+
+    @property
+    def magnitude(self):
+        return max(abs(v) for v in self.cases)
 
     @property
     def ternary(self):
@@ -32,8 +38,8 @@ class SignOf:
 
     @property
     def minus(self):
-        """Which cases give -1 (bit 1): a tuple of three booleans."""
-        return tuple(v == -1.0 for v in self.cases)
+        """Which cases give the negative value (bit 1): a tuple of three booleans."""
+        return tuple(v < 0 for v in self.cases)
 
 
 def _scalar(graph, name):
@@ -63,10 +69,21 @@ def sign_preserving_source(graph, name, producers):
     return name
 
 
+def _uniform(c):
+    c = np.asarray(c)
+    return c.size >= 1 and np.all(c == c.reshape(-1)[0])
+
+
+def _first(c, op):
+    """A uniform constant as one value."""
+    return np.asarray(c).reshape(-1)[:1]
+
+
 _CASE_X = np.array([-1.0, 0.0, 1.0], np.float32)  # representatives of the three cases of the source
 _COMPARE = {"GreaterOrEqual", "Greater", "Less", "LessOrEqual", "Equal"}
 _ELEMENTWISE = {"Sign", "Neg", "Add", "Sub", "Mul", "Div", "Clip", "Abs", "Relu", "Identity", "Cast", "Where",
-                "Not", "Tanh", "HardSigmoid"} | _COMPARE
+                "Not", "Tanh", "HardSigmoid", "BipolarQuant"} | _COMPARE
+_SIGN_SOURCES = {"Sign", "Where", "BipolarQuant"} | _COMPARE
 
 
 def analyze(graph):
@@ -80,11 +97,11 @@ def analyze(graph):
         if len(dynamic) != 1:
             continue
         (arg,) = dynamic
-        if any(n in graph.constants and np.size(graph.constants[n]) != 1 for n in node.inputs if n):
+        if any(n in graph.constants and not _uniform(graph.constants[n]) for n in node.inputs if n):
             continue  # per-element constants make the value depend on position, not just on the case
         if arg in info:
             source, case_values = info[arg].source, np.array(info[arg].cases, np.float32)
-        elif node.op in ("Sign", "Where") or node.op in _COMPARE:
+        elif node.op in _SIGN_SOURCES:
             source, case_values = sign_preserving_source(graph, arg, producers), _CASE_X
             if node.op in _COMPARE:  # comparisons of the source with 0 only
                 other = [n for n in node.inputs if n and n != arg]
@@ -92,7 +109,7 @@ def analyze(graph):
                     continue
         else:
             continue
-        args = [case_values if n == arg else (np.asarray(graph.constants[n]).reshape(-1) if n else None)
+        args = [case_values if n == arg else (_first(graph.constants[n], node.op) if n else None)
                 for n in node.inputs]
         try:
             (out,) = OPS[node.op](args, node.attrs)
