@@ -101,7 +101,8 @@ class CBackend:
             self._check(status)
         return self.lib.xnor_isa_active(), panels, tap_sums
 
-    def bconv2d(self, x, prepared, geometry, transform, out, num_threads):
+    def bconv_plan(self, prepared, geometry, transform):
+        """A function (x, out, num_threads) for one layer and input shape, its C structs built once."""
         keep = []
         fb = self.ffi.from_buffer
         isa, panels, tap_sums = prepared
@@ -112,10 +113,18 @@ class CBackend:
         if tap_sums is not None:
             keep.append(fb("int32_t[]", tap_sums))
             weights.tap_sums = keep[-1]
-        status = self.lib.xnor_bconv2d_prepared(fb("uint64_t[]", x), weights, self._conv_params(geometry),
-                                                self._transform(transform, keep), fb("char[]", out), num_threads)
-        if status:
-            self._check(status)
+        params, t = self._conv_params(geometry), self._transform(transform, keep)
+        run_c, check = self.lib.xnor_bconv2d_prepared, self._check
+
+        def run(x, out, num_threads):
+            status = run_c(fb("uint64_t[]", x), weights, params, t, fb("char[]", out), num_threads)
+            if status:
+                check(status)
+        run.keep = keep  # the buffers the structs point into live as long as the plan
+        return run
+
+    def bconv2d(self, x, prepared, geometry, transform, out, num_threads):
+        self.bconv_plan(prepared, geometry, transform)(x, out, num_threads)
 
     def bmaxpool2d(self, x, geometry, out, num_threads):
         fb = self.ffi.from_buffer
@@ -172,6 +181,9 @@ class NumbaBackend:
     def bconv2d(self, x, prepared, geometry, transform, out, num_threads):
         from . import _numba_layers
         _numba_layers.bconv2d(x, prepared, geometry, transform, out, num_threads or self.num_threads())
+
+    def bconv_plan(self, prepared, geometry, transform):
+        return lambda x, out, num_threads: self.bconv2d(x, prepared, geometry, transform, out, num_threads)
 
     def bmaxpool2d(self, x, geometry, out, num_threads):
         from . import _numba_layers

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels, ops
-from .float_ops import OPS, conv_pads
+from .float_ops import OPS, batchnorm, conv_pads
 
 
 @dataclass
@@ -206,6 +206,43 @@ def make_xbmaxpool(node, num_threads=None, constants=None):
     return run
 
 
+def _nhwc_args(node, args):
+    """Constants of a per-channel op rearranged for an NHWC operand ((C,1,1) -> (C,))."""
+    if node.op in ("Mul", "Add", "Sub", "Div") and args[1] is not None and np.size(args[1]) > 1:
+        args[1] = np.asarray(args[1]).reshape(-1)
+    return args
+
+
+def make_xfloatconvpack(node, num_threads=None, constants=None):
+    """The float first layer in NHWC: conv, its per-channel ops, then the sign bits, no transposes
+    of the large activations."""
+    a = node.attrs
+    conv, w = a["conv"], a["weights"]
+    w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
+    kernel, strides = w.shape[2:], tuple(conv.get("strides", [1, 1]))
+    dilations = tuple(conv.get("dilations", [1, 1]))
+    pack_attrs = a["pack"]
+    minus, ternary, cases = pack_attrs["minus"], pack_attrs["ternary"], pack_attrs["values"]
+    bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
+    bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
+
+    def run(x):
+        pads = conv_pads(x.shape, conv, kernel, strides, dilations)
+        y = ops.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w_ohwi, a["bias"], stride=strides,
+                       padding=pads, dilation=dilations, groups=conv.get("group", 1)).astype(x.dtype, copy=False)
+        for n in a["chain"]:
+            if n.op == "BatchNormalization":
+                scale, bias, mean, var = (constants[i] for i in n.inputs[1:5])
+                y = batchnorm(y, scale, bias, mean, var, n.attrs.get("epsilon", 1e-5), axis=3)
+            else:
+                args = _nhwc_args(n, [y] + [constants[i] if i else None for i in n.inputs[1:]])
+                y = OPS[n.op](args, n.attrs)[0]
+        if ternary and np.any(y == 0):
+            return Packed(None, y.shape[3], np.ascontiguousarray(np.sign(y).transpose(0, 3, 1, 2)).astype(np.float32))
+        return Packed(kernels.pack(_sign_bits_input(y, minus)), y.shape[3], None, (bit1, bit0))
+    return run
+
+
 def make_xshape(node, num_threads=None, constants=None):
     """ONNX Shape of a packed tensor, in the model's layout (NCHW / NC)."""
     start, end = node.attrs.get("start", 0), node.attrs.get("end", None)
@@ -222,4 +259,4 @@ def make_xshape(node, num_threads=None, constants=None):
     return run
 
 
-MAKERS = {"XShape": make_xshape, "XBMaxPool": make_xbmaxpool, "XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense, "XUnpack": make_xunpack}
+MAKERS = {"XFloatConvPack": make_xfloatconvpack, "XShape": make_xshape, "XBMaxPool": make_xbmaxpool, "XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense, "XUnpack": make_xunpack}

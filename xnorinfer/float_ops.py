@@ -262,7 +262,11 @@ def batchnorm(x, scale, bias, mean, var, epsilon, axis=1):
     f = x.dtype.type
     mean, var = mean.astype(x.dtype).reshape(shape), var.astype(x.dtype).reshape(shape)
     scale, bias = scale.astype(x.dtype).reshape(shape), bias.astype(x.dtype).reshape(shape)
-    return ((x - mean) / np.sqrt(var + f(epsilon)) * scale + bias).astype(x.dtype)
+    y = np.subtract(x, mean, dtype=x.dtype)  # then in place: one allocation, the same roundings
+    y /= np.sqrt(var + f(epsilon))
+    y *= scale
+    y += bias
+    return y
 
 
 # ---- matrix products and convolutions ----------------------------------------------------------------
@@ -347,8 +351,10 @@ def _pool_windows(x, attrs, fill):
         ow = (w + left + right - span_w) // strides[1] + 1
     extra_h = max(0, (oh - 1) * strides[0] + span_h - (h + top + bottom))
     extra_w = max(0, (ow - 1) * strides[1] + span_w - (w + left + right))
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom + extra_h), (left, right + extra_w)), constant_values=fill)
-    valid = np.pad(np.ones((h, w), bool), ((top, bottom + extra_h), (left, right + extra_w)))
+    xp = np.full((n, c, h + top + bottom + extra_h, w + left + right + extra_w), fill, x.dtype)
+    xp[:, :, top:top + h, left:left + w] = x
+    valid = np.zeros(xp.shape[2:], bool)
+    valid[top:top + h, left:left + w] = True
     for ky in range(kernel[0]):
         for kx in range(kernel[1]):
             ys, xs = ky * dilations[0], kx * dilations[1]

@@ -10,7 +10,7 @@ from .float_ops import OPS
 from .importers.onnx import import_onnx
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
-from .passes.fuse_sign import fuse_signs
+from .passes.fuse_sign import fuse_float_edges, fuse_signs
 from .passes.layout import cancel_transposes
 
 SUPPORTED_OPS = set(OPS)
@@ -18,6 +18,17 @@ _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "ten
                np.dtype(np.int64): "tensor(int64)", np.dtype(np.int32): "tensor(int32)",
                np.dtype(np.float16): "tensor(float16)", np.dtype(np.uint8): "tensor(uint8)",
                np.dtype(np.int8): "tensor(int8)", np.dtype(np.bool_): "tensor(bool)"}
+
+
+_controller = None
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller
 
 
 @dataclass
@@ -41,10 +52,11 @@ class InferenceSession:
         graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
         graph = cancel_transposes(fold_constants(graph))
         if binarize_layers:
-            graph = eliminate_dead_nodes(fuse_signs(eliminate_dead_nodes(binarize(graph))))
+            graph = eliminate_dead_nodes(fuse_float_edges(fuse_signs(eliminate_dead_nodes(binarize(graph)))))
         self._graph = graph
         self._num_threads = num_threads
         self._steps = planner.build(graph, num_threads)
+        self._uses_blas = any(n.op in ("Conv", "Gemm", "MatMul", "XFloatConvPack") for n in graph.nodes)
         self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
                                 _TYPE_NAMES.get(v.dtype, str(v.dtype))) for v in graph.inputs]
         self._outputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
@@ -88,7 +100,12 @@ class InferenceSession:
         bad = [n for n in wanted if n not in known]
         if bad:
             raise ValueError(f"unknown outputs {bad}; the model's outputs are {sorted(known)}")
-        return planner.execute(self._steps, self._graph.constants, feeds, wanted)
+        if not self._uses_blas:
+            return planner.execute(self._steps, self._graph.constants, feeds, wanted)
+        # OpenBLAS's threads busy-wait after each call and would take the cores the binary kernels
+        # are about to use: the float layers run single-threaded BLAS while a session runs.
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return planner.execute(self._steps, self._graph.constants, feeds, wanted)
 
     def summary(self):
         """A table of the plan: each layer, binary or float, and why a candidate stayed float."""
@@ -101,6 +118,9 @@ class InferenceSession:
                 rows.append((node.name, node.op[2:].lower(), "binary", f"{(w.size + 7) // 8}/{w.size * 4}", note))
             elif node.op == "XPack":
                 rows.append((node.name, "pack", "edge", "", "float -> bits"))
+            elif node.op == "XFloatConvPack":
+                w = node.attrs["weights"]
+                rows.append((node.name, "conv", "float", f"-/{w.size * 4}", "first layer: NHWC conv + sign packed"))
             elif node.op in ("Conv", "Gemm", "MatMul"):
                 w = self._graph.constants.get(node.inputs[1]) if len(node.inputs) > 1 else None
                 size = f"-/{w.size * 4}" if w is not None else ""

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..float_ops import OPS
-from ..ir import Graph
+from ..ir import Graph, Node
 
 MAX_FOLDED_BYTES = 1 << 28  # a folded constant larger than this is a hostile or broken model
 
@@ -30,6 +30,15 @@ def fold_constants(graph: Graph) -> Graph:
     return eliminate_dead_nodes(g)
 
 
+def nested_nodes(node):
+    """Nodes a fused node carries in its attributes (ops it runs itself, or in a float fallback)."""
+    for value in node.attrs.values():
+        values = value.values() if isinstance(value, dict) else [value]
+        for v in values:
+            if isinstance(v, list):
+                yield from (n for n in v if isinstance(n, Node))
+
+
 def eliminate_dead_nodes(graph: Graph) -> Graph:
     needed = set(graph.output_names())
     kept = []
@@ -37,6 +46,8 @@ def eliminate_dead_nodes(graph: Graph) -> Graph:
         if any(o in needed for o in node.outputs):
             kept.append(node)
             needed.update(n for n in node.inputs if n)
+            for inner in nested_nodes(node):
+                needed.update(n for n in inner.inputs if n)
     g = graph.copy()
     g.nodes = kept[::-1]
     g.constants = {k: v for k, v in g.constants.items() if k in needed}

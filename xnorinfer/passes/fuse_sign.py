@@ -146,3 +146,47 @@ def fuse_signs(graph):
     for n in g.nodes:
         n.inputs = [replaced.get(i, i) for i in n.inputs]
     return g
+
+
+def fuse_float_edges(graph):
+    """A float Conv (the real-valued first layer) -> per-channel ops -> sign read only by binary layers:
+    computed in NHWC and packed directly (XFloatConvPack), saving the NCHW round trip.  The same float
+    ops run in the same order, so the packed bits are those of the float path."""
+    g = graph.copy()
+    consumers = g.consumers()
+    outputs = set(g.output_names())
+    removed, replaced = set(), {}
+    for conv in [n for n in g.nodes if n.op == "Conv"]:
+        if len(conv.inputs) < 2 or conv.inputs[1] not in g.constants or any(
+                i and i not in g.constants for i in conv.inputs[2:]):
+            continue
+        w = g.constants[conv.inputs[1]]
+        if w.ndim != 4:
+            continue
+        channels = w.shape[0]
+        chain, z = [], conv.outputs[0]
+        while z not in outputs and len(consumers.get(z, [])) == 1:
+            nxt = consumers[z][0]
+            if nxt.op == "MaxPool" or not _is_monotone(g, nxt, z, channels, 4):
+                break
+            chain.append(nxt)
+            z = nxt.outputs[0]
+        packs = consumers.get(z, [])
+        if z in outputs or not packs or any(p.op != "XPack" for p in packs):
+            continue
+        if any(p.attrs["minus"] != packs[0].attrs["minus"] or p.attrs["ternary"] != packs[0].attrs["ternary"]
+               for p in packs):
+            continue
+        name = g.fresh_name(z + "_nhwc_packed")
+        bias = g.constants[conv.inputs[2]] if len(conv.inputs) > 2 and conv.inputs[2] else None
+        g.nodes[g.nodes.index(conv)] = type(conv)(
+            "XFloatConvPack", [conv.inputs[0]], [name],
+            {"weights": w, "bias": bias, "conv": dict(conv.attrs), "chain": chain, "pack": dict(packs[0].attrs)},
+            conv.name)
+        removed.update(id(n) for n in chain + packs)
+        for p in packs:
+            replaced[p.outputs[0]] = name
+    g.nodes = [n for n in g.nodes if id(n) not in removed]
+    for n in g.nodes:
+        n.inputs = [replaced.get(i, i) for i in n.inputs]
+    return g
