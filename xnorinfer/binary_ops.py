@@ -60,6 +60,18 @@ def make_xpack(node, num_threads=None, constants=None):
     return run
 
 
+def float_weights(a):
+    """The layer's weights as the model's float tensor (+-s per output channel), rebuilt from its bits:
+    only the exact float fallbacks need them."""
+    bits, s, shape = a["weight_bits"], a["weight_scale"], a["weight_shape"]
+    if len(shape) == 2:
+        w = kernels.unpack(bits, shape[1], np.float32)
+    else:
+        o, c, kh, kw = shape
+        w = np.ascontiguousarray(kernels.unpack(bits, c, np.float32).transpose(0, 3, 1, 2))
+    return (w * s.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+
+
 def _float_chain(cfg, y, constants):
     """The fused ops run in float on y (inputs with true zeros): returns the sign tensor's values."""
     env = {cfg["float_output"]: y}
@@ -83,11 +95,11 @@ def _or_mask_words(or_mask):
 
 def make_xbconv(node, num_threads=None, constants=None):
     a = node.attrs
-    w = a["weights"]                       # (O, C/g, KH, KW), +-s per output channel
+    out_c, kernel = a["weight_shape"][0], tuple(a["weight_shape"][2:])
     conv, cfg = a["conv"], a.get("packed")
     groups = conv.get("group", 1)
-    w_bits = kernels.pack(np.ascontiguousarray(w.transpose(0, 2, 3, 1)))
-    kernel = w.shape[2:]
+    w_bits = a["weight_bits"]              # packed OHWI
+    lazy = {}
     strides, dilations = tuple(conv.get("strides", [1, 1])), tuple(conv.get("dilations", [1, 1]))
     out_kw = dict(transform=_packed_transform(cfg)) if cfg else dict(scale=a["scale"], bias=a["bias"], output="float32")
     pool = cfg and cfg["pool"]
@@ -104,6 +116,9 @@ def make_xbconv(node, num_threads=None, constants=None):
 
     def run(p):
         if p.dense is not None:  # true zeros in the input: the float convolution is exact
+            w = lazy.get("w")
+            if w is None:
+                w = lazy["w"] = float_weights(a)
             dense, float_conv = p.dense, conv
             if "_explicit_pad" in conv:  # the model's own Pad, then its Conv
                 (t, l, b, r), value = conv["_explicit_pad"]
@@ -113,14 +128,14 @@ def make_xbconv(node, num_threads=None, constants=None):
                 float_conv = dict(conv, pads=own)
             args = [dense, w] + ([a["bias"]] if a["bias"] is not None else [])
             y = OPS["Conv"](args, float_conv)[0].astype(np.float32)
-            return Packed(None, w.shape[0], _float_chain(cfg, y, constants)) if cfg else y
+            return Packed(None, out_c, _float_chain(cfg, y, constants)) if cfg else y
         n, h, wd, _ = p.words.shape
         y = layer_for((n, p.channels, h, wd))(p.words, num_threads)
         if not cfg:
             return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
         if pool:
-            y = _pool_bits(y, w.shape[0], pool, or_words, num_threads)
-        return Packed(y, w.shape[0], None, cfg["values"])
+            y = _pool_bits(y, out_c, pool, or_words, num_threads)
+        return Packed(y, out_c, None, cfg["values"])
     return run
 
 
@@ -149,18 +164,20 @@ def _pool_bits(words, channels, pool, or_words, num_threads):
 
 def make_xbdense(node, num_threads=None, constants=None):
     a = node.attrs
-    w = a["weights"]                       # (N, K), +-s per row
-    k, cfg = w.shape[1], a.get("packed")
-    w_bits = kernels.pack(w)
+    n_out, k = a["weight_shape"]
+    cfg = a.get("packed")
+    w_bits = a["weight_bits"]              # (N, ceil(K/64)) packed rows
     out_kw = dict(transform=_packed_transform(cfg)) if cfg else dict(scale=a["scale"], bias=a["bias"], output="float32")
-    layer = ops.BConv2d(w_bits.reshape(w.shape[0], 1, 1, -1), k, **out_kw)
+    layer = ops.BConv2d(w_bits.reshape(n_out, 1, 1, -1), k, **out_kw)
+    lazy = {}
     spatial = {}  # (C, H, W) -> the dense layer as a convolution over a whole packed NHWC input
 
     def conv_layer(c, h, wd):
         if (c, h, wd) not in spatial:
             if c * h * wd != k:
                 raise ValueError(f"{node.name}: flattened input has {c}x{h}x{wd} values, the weights expect {k}")
-            w_ohwi = np.ascontiguousarray(w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1))
+            w = kernels.unpack(w_bits, k, np.float32)  # +-1 in NCHW-flattened order
+            w_ohwi = np.ascontiguousarray(w.reshape(n_out, c, h, wd).transpose(0, 2, 3, 1))
             spatial[(c, h, wd)] = ops.BConv2d(kernels.pack(w_ohwi), c, **out_kw)
         return spatial[(c, h, wd)]
 
@@ -177,9 +194,12 @@ def make_xbdense(node, num_threads=None, constants=None):
             p = Packed(None, p.channels, p.to_float(), p.values)
         if p.dense is not None:
             dense = OPS["Reshape"]([p.dense, shape], {})[0] if shape is not None else p.dense.reshape(p.dense.shape[0], -1)
-            y = dense.astype(np.float32) @ w.T.astype(np.float32)
+            w = lazy.get("w")
+            if w is None:
+                w = lazy["w"] = float_weights(a)
+            y = dense.astype(np.float32) @ w.T
             y = (y if a["bias"] is None else y + a["bias"]).astype(np.float32)
-            return Packed(None, w.shape[0], _float_chain(cfg, y, constants)) if cfg else y
+            return Packed(None, n_out, _float_chain(cfg, y, constants)) if cfg else y
         if p.words.ndim == 4:
             n, h, wd, _ = p.words.shape
             y = conv_layer(p.channels, h, wd)(p.words, num_threads).reshape(n, -1)
@@ -187,7 +207,7 @@ def make_xbdense(node, num_threads=None, constants=None):
             raise ValueError(f"{node.name}: expected packed rows of {k} values, got {p.channels}")
         else:
             y = layer(p.words.reshape(p.words.shape[0], 1, 1, -1), num_threads).reshape(p.words.shape[0], -1)
-        return Packed(y, w.shape[0], None, cfg["values"]) if cfg else y
+        return Packed(y, n_out, None, cfg["values"]) if cfg else y
     return run
 
 

@@ -112,10 +112,10 @@ class InferenceSession:
         rows = [("layer", "op", "kind", "weights packed/float (bytes)", "note")]
         for node in self._graph.nodes:
             if node.op in ("XBConv", "XBDense"):
-                w, fused = node.attrs["weights"], node.attrs.get("packed")
+                size, fused = int(np.prod(node.attrs["weight_shape"])), node.attrs.get("packed")
                 note = node.why or ("sign fused: packed output" + (" + bit max-pool" if fused["pool"] else "")
                                     if fused else "float output")
-                rows.append((node.name, node.op[2:].lower(), "binary", f"{(w.size + 7) // 8}/{w.size * 4}", note))
+                rows.append((node.name, node.op[2:].lower(), "binary", f"{(size + 7) // 8}/{size * 4}", note))
             elif node.op == "XPack":
                 rows.append((node.name, "pack", "edge", "", "float -> bits"))
             elif node.op == "XFloatConvPack":

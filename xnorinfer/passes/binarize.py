@@ -26,6 +26,14 @@ def per_channel_scale(w, axis):
     return np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)[:, 0].__abs__().astype(np.float32)
 
 
+def binary_weights(w_last_axis_inner, shape):
+    """Binary weights as the layer keeps them: bits packed along the last axis (OHWI for a conv,
+    rows for a dense layer), the per-channel magnitude s, and the model's original weight shape."""
+    from ..kernels import pack
+    return {"weight_bits": pack(w_last_axis_inner), "weight_scale": per_channel_scale(w_last_axis_inner, 0),
+            "weight_shape": tuple(int(d) for d in shape)}
+
+
 def _weights_reason(w, axis):
     if np.any(w == 0):
         return "its weights contain zeros (ternary), not +-s per output channel"
@@ -157,7 +165,8 @@ def binarize(graph):
                                             own[2] + extra_pads[2], own[3] + extra_pads[3]]
                             conv["_explicit_pad"] = (extra_pads, pad_value)
                         new_nodes.append(Node("XBConv", [packed(x, node.name)], list(node.outputs), {
-                            "weights": w, "scale": scale, "bias": bias, "conv": conv, "pad_value": pad_value,
+                            **binary_weights(np.ascontiguousarray(w.transpose(0, 2, 3, 1)), w.shape),
+                            "scale": scale, "bias": bias, "conv": conv, "pad_value": pad_value,
                             "sign_value": x, "k": int(np.prod(w.shape[1:]))}, node.name))
                         continue
         elif node.op in ("Gemm", "MatMul") and len(node.inputs) >= 2 and node.inputs[1] in g.constants:
@@ -190,7 +199,7 @@ def binarize(graph):
                     scale = scale * np.float32(alpha) * np.float32(info[x].magnitude)
                     new_nodes.append(Node("XBDense", [packed(x, node.name)] + ([shape_input] if shape_input else []),
                                           list(node.outputs), {
-                        "weights": np.ascontiguousarray(w_nk), "scale": scale.astype(np.float32),
+                        **binary_weights(np.ascontiguousarray(w_nk), w_nk.shape), "scale": scale.astype(np.float32),
                         "bias": bias, "sign_value": x, "k": int(w_nk.shape[1]), "flatten": flatten}, node.name))
                     continue
         new_nodes.append(node)
