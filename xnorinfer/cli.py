@@ -39,6 +39,11 @@ def build_parser():
     run.add_argument("--threads", type=int, default=None, help="threads for the binary kernels")
     run.set_defaults(func=cmd_run)
 
+    convert = sub.add_parser("convert", help="write a model as a planned .xnor file (packed weights, loads by mmap)")
+    convert.add_argument("model", help="input model (.onnx)")
+    convert.add_argument("output", help="output file (.xnor)")
+    convert.set_defaults(func=cmd_convert)
+
     inspect = sub.add_parser("inspect", help="show the plan: binary and float layers, weight sizes, why a layer stayed float")
     inspect.add_argument("model")
     inspect.set_defaults(func=cmd_inspect)
@@ -105,6 +110,15 @@ def cmd_run(args):
         print(f"{name}: shape {value.shape} dtype {value.dtype}")
         if value.ndim == 2 and value.shape[1] > 1:
             print(f"  argmax: {value.argmax(axis=1).tolist()}")
+    return 0
+
+
+def cmd_convert(args):
+    import os
+    from .session import InferenceSession
+    size = InferenceSession(args.model).save(args.output)
+    before = os.path.getsize(args.model)
+    print(f"{args.model} ({before} bytes) -> {args.output} ({size} bytes, {before / size:.1f}x smaller)")
     return 0
 
 

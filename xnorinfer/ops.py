@@ -191,6 +191,28 @@ def _allocate(output, lead_shape, channels):
 
 # ---- binary layers ----------------------------------------------------------------------------------
 
+def _checked_transform(t, channels):
+    """A transform from elsewhere (a model file) must fit the layer: the kernel indexes every array by
+    output channel."""
+    if t.kind not in (0, 1, 2):
+        raise ValueError(f"output transform kind {t.kind!r} is not 0, 1 or 2")
+    arrays = {"scale": (t.scale, np.float32), "bias": (t.bias, np.float32),
+              "thresholds": (t.thresholds, np.int32), "flip": (t.flip, np.uint8)}
+    fixed = {}
+    for name, (arr, dtype) in arrays.items():
+        if arr is None:
+            fixed[name] = None
+            continue
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+        if arr.shape != (channels,):
+            raise ValueError(f"output transform {name} has shape {arr.shape}, the layer has {channels} channels")
+        fixed[name] = arr
+    if t.kind == 2 and fixed["thresholds"] is None:
+        raise ValueError("packed output needs thresholds")
+    lo, hi = (float(v) for v in t.clamp)
+    return OutputTransform(t.kind, fixed["scale"], fixed["bias"], (lo, hi), fixed["thresholds"], fixed["flip"])
+
+
 class BConv2d:
     """A binary 2-D convolution with its weights validated and its output transform (thresholds for
     packed output) computed once; calling it runs the kernel.  See bconv2d for the arguments."""
@@ -219,7 +241,7 @@ class BConv2d:
         self.k = w.shape[1] * w.shape[2] * cg
         if transform is not None:  # a transform made elsewhere (e.g. thresholds from a model's own ops)
             self.output = {0: "int32", 1: "float32", 2: "packed"}[transform.kind]
-            self.transform = transform
+            self.transform = _checked_transform(transform, self.out_channels)
         else:
             self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
         self._prepared = {}  # weights laid out for a backend / ISA path, made on first use

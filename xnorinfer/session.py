@@ -7,6 +7,8 @@ import numpy as np
 from . import plan as planner
 from .errors import ModelError
 from .float_ops import OPS
+from . import xnor_format
+from .binary_ops import MAKERS
 from .importers.onnx import import_onnx
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
@@ -49,13 +51,19 @@ class InferenceSession:
     def __init__(self, path_or_bytes, sess_options=None, providers=None, *, num_threads=None, binarize_layers=True):
         if isinstance(path_or_bytes, (str, os.PathLike)) and not os.path.exists(path_or_bytes):
             raise FileNotFoundError(f"no such model file: {path_or_bytes}")
-        graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
-        graph = cancel_transposes(fold_constants(graph))
-        if binarize_layers:
-            graph = eliminate_dead_nodes(fuse_float_edges(fuse_signs(eliminate_dead_nodes(binarize(graph)))))
+        if xnor_format.is_xnor(path_or_bytes):  # already planned: no passes
+            graph = xnor_format.load(path_or_bytes, SUPPORTED_OPS | set(MAKERS))
+        else:
+            graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
+            graph = cancel_transposes(fold_constants(graph))
+            if binarize_layers:
+                graph = eliminate_dead_nodes(fuse_float_edges(fuse_signs(eliminate_dead_nodes(binarize(graph)))))
         self._graph = graph
         self._num_threads = num_threads
-        self._steps = planner.build(graph, num_threads)
+        try:
+            self._steps = planner.build(graph, num_threads)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ModelError(f"cannot plan the model: {type(exc).__name__}: {exc}") from None
         self._uses_blas = any(n.op in ("Conv", "Gemm", "MatMul", "XFloatConvPack") for n in graph.nodes)
         self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
                                 _TYPE_NAMES.get(v.dtype, str(v.dtype))) for v in graph.inputs]
@@ -106,6 +114,10 @@ class InferenceSession:
         # are about to use: the float layers run single-threaded BLAS while a session runs.
         with _blas_controller().limit(limits=1, user_api="blas"):
             return planner.execute(self._steps, self._graph.constants, feeds, wanted)
+
+    def save(self, path):
+        """Write the planned graph, packed weights included, as a .xnor file (see xnor_format.py)."""
+        return xnor_format.save(self._graph, os.fspath(path))
 
     def summary(self):
         """A table of the plan: each layer, binary or float, and why a candidate stayed float."""

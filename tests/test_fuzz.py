@@ -1,0 +1,50 @@
+"""A short run of the loader fuzzer (tools/fuzz_loaders.py runs the long one): mutated ONNX and .xnor
+files give Python exceptions, never a crash."""
+import os
+
+import numpy as np
+import pytest
+
+import xnorinfer
+from xnorinfer import xnor_format
+from xnorinfer.errors import ModelError
+from xnorinfer.fuzz import fuzz
+
+DEMO = os.path.join(os.path.dirname(xnorinfer.__file__), "demo", "digits_bnn.onnx")
+
+
+@pytest.fixture(scope="module")
+def xnor_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("xnor") / "digits.xnor"
+    xnorinfer.InferenceSession(DEMO).save(path)
+    return path.read_bytes()
+
+
+def test_xnor_round_trip_is_exact_and_small(tmp_path, xnor_bytes):
+    onnx_sess = xnorinfer.InferenceSession(DEMO)
+    xnor_sess = xnorinfer.InferenceSession(xnor_bytes)
+    images = np.load(os.path.join(os.path.dirname(DEMO), "digits_test.npz"))["images"]
+    np.testing.assert_array_equal(onnx_sess.run(None, {"image": images})[0], xnor_sess.run(None, {"image": images})[0])
+    assert xnor_sess.summary() == onnx_sess.summary()
+    assert len(xnor_bytes) * 5 < os.path.getsize(DEMO)
+
+
+@pytest.mark.parametrize("corrupt,match", [
+    (lambda b: b[:40], "shorter than the header"),
+    (lambda b: b"NOTXNOR\0" + b[8:], "not a readable ONNX model|bad magic"),
+    (lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:], "checksum"),
+    (lambda b: b[:-10], "data section"),
+])
+def test_corrupted_xnor_names_the_problem(xnor_bytes, corrupt, match):
+    with pytest.raises(ModelError, match=match):
+        xnorinfer.InferenceSession(corrupt(xnor_bytes))
+
+
+def test_fuzz_xnor(xnor_bytes):
+    cases, _ = fuzz(xnor_bytes, (1, 1, 8, 8), 1000, seed=3)
+    assert cases == 1000
+
+
+def test_fuzz_onnx():
+    cases, _ = fuzz(open(DEMO, "rb").read(), (1, 1, 8, 8), 800, seed=4)
+    assert cases == 800
