@@ -139,3 +139,32 @@ def test_exact_ties_after_batchnorm(kernel_path, sign):
     np.testing.assert_array_equal(y, want)
     if sign == "Sign":
         assert "exactly 0" in sess.summary()
+
+
+def test_run_from_many_threads():
+    """One session, several threads running it at once: every result is the single-threaded one."""
+    import threading
+    sess = xnorinfer.InferenceSession(binarynet_like(np.random.default_rng(0)))
+    rng = np.random.default_rng(5)
+    batches = [rng.normal(size=(i % 3 + 1, 3, 8, 8)).astype(np.float32) for i in range(6)]
+    expected = [sess.run(None, {"x": b})[0] for b in batches]
+    errors = []
+
+    def worker(i):
+        for _ in range(20):
+            if not np.array_equal(sess.run(None, {"x": batches[i % 6]})[0], expected[i % 6]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_summary_counts_macs():
+    sess = xnorinfer.InferenceSession(binarynet_like(np.random.default_rng(0)))
+    table = sess.summary()
+    # the binary conv: 8x8 output, 64 channels, 32*3*3 taps each
+    assert f"{8 * 8 * 64 * 32 * 9:,}" in table, table

@@ -25,6 +25,19 @@ _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "ten
 _controller = None
 
 
+def _conv_macs(in_shape, conv, w_shape):
+    """Multiply-accumulates of a 2-D convolution for an NCHW input shape ("" if unknown)."""
+    if in_shape is None or len(in_shape) != 4:
+        return ""
+    from .float_ops import conv_pads
+    kernel, strides = w_shape[2:], conv.get("strides", [1, 1])
+    dilations = conv.get("dilations", [1, 1])
+    top, bottom, left, right = conv_pads(in_shape, conv, kernel, strides, dilations)
+    oh = (in_shape[2] + top + bottom - dilations[0] * (kernel[0] - 1) - 1) // strides[0] + 1
+    ow = (in_shape[3] + left + right - dilations[1] * (kernel[1] - 1) - 1) // strides[1] + 1
+    return f"{in_shape[0] * w_shape[0] * oh * ow * int(np.prod(w_shape[1:])):,}"
+
+
 def _blas_controller():
     global _controller
     if _controller is None:
@@ -119,23 +132,64 @@ class InferenceSession:
         """Write the planned graph, packed weights included, as a .xnor file (see xnor_format.py)."""
         return xnor_format.save(self._graph, os.fspath(path))
 
+    def _trace_shapes(self):
+        """Output shapes of every value for one batch-1 run on zeros (free dimensions set to 1)."""
+        feeds = {}
+        for v in self._graph.inputs:
+            if v.shape is None:
+                return {}
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in v.shape]
+            feeds[v.name] = np.zeros(shape, v.dtype)
+        env = dict(self._graph.constants)
+        env.update(feeds)
+        shapes = {}
+        try:
+            for step in self._steps:
+                outs = step.fn(*[env[n] if n else None for n in step.node.inputs])
+                for name, value in zip(step.node.outputs, outs):
+                    env[name] = value
+                    if hasattr(value, "channels"):  # a packed tensor: its model-layout shape
+                        words = value.words if value.words is not None else value.dense
+                        shapes[name] = ((words.shape[0], value.channels) + tuple(words.shape[1:3])
+                                        if value.words is not None and value.words.ndim == 4 else
+                                        (words.shape[0], value.channels) if value.words is not None else words.shape)
+                    else:
+                        shapes[name] = np.shape(value)
+        except Exception:  # a model whose shapes depend on real inputs: no MAC counts
+            return {}
+        return shapes
+
     def summary(self):
-        """A table of the plan: each layer, binary or float, and why a candidate stayed float."""
-        rows = [("layer", "op", "kind", "weights packed/float (bytes)", "note")]
+        """A table of the plan: each layer, binary or float, its multiply-accumulates for one input
+        (batch 1), weight bytes packed / float, and why a candidate stayed float."""
+        shapes = self._trace_shapes()
+
+        def macs(node, per_output):
+            shape = shapes.get(node.outputs[0])
+            return f"{int(np.prod(shape)) * per_output:,}" if shape is not None and per_output else ""
+
+        rows = [("layer", "op", "kind", "MACs", "weights packed/float (bytes)", "note")]
         for node in self._graph.nodes:
             if node.op in ("XBConv", "XBDense"):
-                size, fused = int(np.prod(node.attrs["weight_shape"])), node.attrs.get("packed")
+                shape = node.attrs["weight_shape"]
+                size, fused = int(np.prod(shape)), node.attrs.get("packed")
                 note = node.why or ("sign fused: packed output" + (" + bit max-pool" if fused["pool"] else "")
                                     if fused else "float output")
-                rows.append((node.name, node.op[2:].lower(), "binary", f"{(size + 7) // 8}/{size * 4}", note))
+                per, count = int(np.prod(shape[1:])), macs(node, int(np.prod(shape[1:])))
+                if fused and fused["pool"]:  # the traced output is pooled: count the conv's own outputs
+                    count = _conv_macs(shapes.get(node.inputs[0]), node.attrs["conv"], shape)
+                rows.append((node.name, node.op[2:].lower(), "binary", count, f"{(size + 7) // 8}/{size * 4}", note))
             elif node.op == "XPack":
-                rows.append((node.name, "pack", "edge", "", "float -> bits"))
+                rows.append((node.name, "pack", "edge", "", "", "float -> bits"))
             elif node.op == "XFloatConvPack":
                 w = node.attrs["weights"]
-                rows.append((node.name, "conv", "float", f"-/{w.size * 4}", "first layer: NHWC conv + sign packed"))
+                rows.append((node.name, "conv", "float", macs(node, int(np.prod(w.shape[1:]))), f"-/{w.size * 4}",
+                             "first layer: NHWC conv + sign packed"))
             elif node.op in ("Conv", "Gemm", "MatMul"):
                 w = self._graph.constants.get(node.inputs[1]) if len(node.inputs) > 1 else None
+                per = int(np.prod(w.shape[1:])) if w is not None and node.op == "Conv" else (
+                    w.shape[0] if w is not None and not node.attrs.get("transB", 0) else w.shape[1] if w is not None else 0)
                 size = f"-/{w.size * 4}" if w is not None else ""
-                rows.append((node.name, node.op.lower(), "float", size, node.why))
-        widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+                rows.append((node.name, node.op.lower(), "float", macs(node, per), size, node.why))
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
