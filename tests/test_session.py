@@ -168,3 +168,22 @@ def test_summary_counts_macs():
     table = sess.summary()
     # the binary conv: 8x8 output, 64 channels, 32*3*3 taps each
     assert f"{8 * 8 * 64 * 32 * 9:,}" in table, table
+
+
+@pytest.mark.parametrize("compare,zero_is", [("GreaterOrEqual", 1.0), ("Greater", -1.0)])
+def test_sign_at_zero_follows_the_source_op(kernel_path, compare, zero_is):
+    """x >= 0 gives +1 at 0; x > 0 (BinaryNet's binarize) gives -1 at 0: the packed bits must agree."""
+    rng = np.random.default_rng(6)
+    w = np.sign(rng.normal(size=(8, 4, 3, 3))).astype(np.float32)
+    nodes = [helper.make_node(compare, ["x", "zero"], ["c"]), helper.make_node("Where", ["c", "one", "mone"], ["s"]),
+             helper.make_node("Conv", ["s", "w"], ["y"], pads=[1, 1, 1, 1])]
+    inits = {"w": w, "zero": np.array(0, np.float32), "one": np.array(1, np.float32), "mone": np.array(-1, np.float32)}
+    model = _model(nodes, inits, inputs=(("x", [1, 4, 6, 6]),))
+    x = rng.normal(size=(1, 4, 6, 6)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = 0.0
+    sess = xnorinfer.InferenceSession(model)
+    assert "binary" in sess.summary()
+    signs = np.where(x > 0, 1.0, np.where(x < 0, -1.0, zero_is)).astype(np.float32)
+    (want,) = xnorinfer.InferenceSession(_model(nodes[2:], {"w": w}, inputs=(("s", [1, 4, 6, 6]),)),
+                                         binarize_layers=False).run(None, {"s": signs})
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], want)
