@@ -73,6 +73,14 @@ def _step(bits):
     return (changes[0] + 1, 0) if bits[0] else (changes[0] + 1, 1)
 
 
+def _rewire(g, removed, replaced):
+    """Drop the nodes a fusion absorbed and point their readers at the fused output."""
+    g.nodes = [n for n in g.nodes if id(n) not in removed]
+    for n in g.nodes:
+        n.inputs = [replaced.get(i, i) for i in n.inputs]
+    return g
+
+
 def fuse_signs(graph):
     """Run after binarize (and dead-node elimination): a sign tensor read only by binary layers is an
     XPack of its source z; when z is a per-channel monotone function of a binary layer's accumulator,
@@ -142,10 +150,7 @@ def fuse_signs(graph):
         removed.update(id(n) for n in chain + packs)
         for p in packs:
             replaced[p.outputs[0]] = packed_name
-    g.nodes = [n for n in g.nodes if id(n) not in removed]
-    for n in g.nodes:
-        n.inputs = [replaced.get(i, i) for i in n.inputs]
-    return g
+    return _rewire(g, removed, replaced)
 
 
 def fuse_float_edges(graph):
@@ -186,7 +191,4 @@ def fuse_float_edges(graph):
         removed.update(id(n) for n in chain + packs)
         for p in packs:
             replaced[p.outputs[0]] = name
-    g.nodes = [n for n in g.nodes if id(n) not in removed]
-    for n in g.nodes:
-        n.inputs = [replaced.get(i, i) for i in n.inputs]
-    return g
+    return _rewire(g, removed, replaced)
