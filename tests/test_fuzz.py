@@ -48,3 +48,15 @@ def test_fuzz_xnor(xnor_bytes):
 def test_fuzz_onnx():
     cases, _ = fuzz(open(DEMO, "rb").read(), (1, 1, 8, 8), 800, seed=4)
     assert cases == 800
+
+
+def test_huge_padding_is_refused_at_load():
+    """A pad no real model has would make a run allocate without bound: refused when loading."""
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[2**31, 0, 0, 0])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    with pytest.raises(ModelError, match="pads"):
+        xnorinfer.InferenceSession(model)

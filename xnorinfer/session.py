@@ -14,6 +14,7 @@ from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
 from .passes.fuse_sign import fuse_float_edges, fuse_signs
 from .passes.layout import cancel_transposes
+from .passes.validate import check_attributes
 
 SUPPORTED_OPS = set(OPS)
 _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
@@ -65,9 +66,9 @@ class InferenceSession:
         if isinstance(path_or_bytes, (str, os.PathLike)) and not os.path.exists(path_or_bytes):
             raise FileNotFoundError(f"no such model file: {path_or_bytes}")
         if xnor_format.is_xnor(path_or_bytes):  # already planned: no passes
-            graph = xnor_format.load(path_or_bytes, SUPPORTED_OPS | set(MAKERS))
+            graph = check_attributes(xnor_format.load(path_or_bytes, SUPPORTED_OPS | set(MAKERS)))
         else:
-            graph = import_onnx(path_or_bytes, SUPPORTED_OPS)
+            graph = check_attributes(import_onnx(path_or_bytes, SUPPORTED_OPS))
             graph = cancel_transposes(fold_constants(graph))
             if binarize_layers:
                 graph = eliminate_dead_nodes(fuse_float_edges(fuse_signs(eliminate_dead_nodes(binarize(graph)))))
