@@ -48,6 +48,16 @@ def build_parser():
     inspect.add_argument("model")
     inspect.set_defaults(func=cmd_inspect)
 
+    analyze = sub.add_parser("analyze", help="how well binarization preserves geometry, layer by layer "
+                                               "(Anderson & Berg 2018)")
+    analyze.add_argument("model", help="ONNX model (latent weights are read when binarized in the graph)")
+    analyze.add_argument("--data", metavar="FILE", help="inputs (.npy, or .npz name -> array): activation "
+                                                        "angles and dot-product correlations")
+    analyze.add_argument("--weights", metavar="FILE", help=".npz of latent float weights, by initializer name")
+    analyze.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    analyze.add_argument("--plot", metavar="FILE", help="write a PNG of the angle distributions (needs matplotlib)")
+    analyze.set_defaults(func=cmd_analyze)
+
     demo = sub.add_parser("demo", help="classify held-out handwritten digits with a trained binary network")
     demo.add_argument("--threads", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
@@ -130,6 +140,22 @@ def cmd_inspect(args):
     for o in sess.get_outputs():
         print(f"output {o.name}: {o.type} {o.shape}")
     print(sess.summary())
+    return 0
+
+
+def cmd_analyze(args):
+    import numpy as np
+    from .analyze import analyze, format_report, plot_report, to_json
+    data = np.load(args.data, allow_pickle=False) if args.data else None
+    weights = dict(np.load(args.weights, allow_pickle=False)) if args.weights else None
+    report = analyze(args.model, data=data, weights=weights)
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(to_json(report))
+    if args.plot:
+        plot_report(report, args.plot)
+        print(f"plot written to {args.plot}")
     return 0
 
 
@@ -219,7 +245,7 @@ def main(argv=None):
     from .errors import ModelError
     try:
         return args.func(args)
-    except (BackendError, ModelError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (BackendError, ModelError, FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
         print(f"xnorinfer: {exc}", file=sys.stderr)
         return 1
 
