@@ -108,3 +108,23 @@ def test_cli_plot(tmp_path):
                              "--plot", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_latent_weights_from_a_file_when_the_model_folded_them():
+    import onnx
+    folder = os.path.join(FIXTURES, "bireal_residual_dynamo")
+    model = onnx.load(os.path.join(folder, "model.onnx"))
+    plain = analyze(os.path.join(folder, "model.onnx"))
+    folded = [e for e in plain["layers"] if e["binary"]]
+    assert folded and all("weight_angle" not in e for e in folded)
+    weight_names = {n.name: n.input[1] for n in model.graph.node if n.op_type == "Conv"}
+    shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    rng = np.random.default_rng(3)
+    latent = {weight_names[e["layer"]]: rng.standard_normal(shapes[weight_names[e["layer"]]]).astype(np.float32)
+              for e in folded}
+    report = analyze(os.path.join(folder, "model.onnx"), weights=latent)
+    binary = [e for e in report["layers"] if e["binary"]]
+    assert len(binary) == len(folded)
+    for e in binary:
+        assert e["weights_source"] == "latent float weights"
+        assert abs(e["weight_angle"]["mean"] - e["theory"]["expected_deg"]) < 3 * e["theory"]["spread_deg"]

@@ -111,13 +111,16 @@ def analyze(model, data=None, weights=None, seed=0):
     name -> latent float tensor."""
     rng = np.random.default_rng(seed)
     raw = import_onnx(model, SUPPORTED_OPS)
-    if weights:
-        for name, value in weights.items():
-            if name not in raw.constants:
-                raise ValueError(f"--weights: the model has no initializer {name!r}")
-            raw.constants[name] = np.asarray(value, np.float32)
     folded = cancel_transposes(fold_constants(raw))
-    latent = _latent_graph(cancel_transposes(raw))
+    with_latent = raw.copy()
+    for name, value in (weights or {}).items():  # latent weights replace the model's (binary) ones
+        if name not in raw.constants:
+            raise ValueError(f"--weights: the model has no initializer {name!r}")
+        value = np.asarray(value, np.float32)
+        if value.shape != raw.constants[name].shape:
+            raise ValueError(f"--weights: {name!r} has shape {value.shape}, the model's has {raw.constants[name].shape}")
+        with_latent.constants[name] = value
+    latent = _latent_graph(cancel_transposes(with_latent))
     planned = eliminate_dead_nodes(binarize(folded))
     binary_layers = {n.name: n for n in planned.nodes if n.op in ("XBConv", "XBDense")}
     sources = {}  # binary layer -> the float tensor its input sign reads (and whether it is flattened)
