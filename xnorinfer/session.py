@@ -10,6 +10,7 @@ from .float_ops import OPS
 from . import xnor_format
 from .binary_ops import MAKERS
 from .importers.onnx import import_onnx
+from .importers.tflite import import_tflite, is_tflite
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
 from .passes.fuse_sign import fuse_float_edges, fuse_signs
@@ -68,7 +69,10 @@ class InferenceSession:
         if xnor_format.is_xnor(path_or_bytes):  # already planned: no passes
             graph = check_attributes(xnor_format.load(path_or_bytes, SUPPORTED_OPS | set(MAKERS)))
         else:
-            graph = check_attributes(import_onnx(path_or_bytes, SUPPORTED_OPS))
+            if is_tflite(path_or_bytes):  # Larq Compute Engine / TFLite flatbuffers
+                graph = check_attributes(import_tflite(path_or_bytes, SUPPORTED_OPS))
+            else:
+                graph = check_attributes(import_onnx(path_or_bytes, SUPPORTED_OPS))
             graph = cancel_transposes(fold_constants(graph))
             if binarize_layers:
                 graph = eliminate_dead_nodes(fuse_float_edges(fuse_signs(eliminate_dead_nodes(binarize(graph)))))
