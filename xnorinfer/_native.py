@@ -73,6 +73,9 @@ class CBackend:
         keep.append(t)
         t.kind = transform.kind
         t.clamp_min, t.clamp_max = transform.clamp
+        if getattr(transform, "acc_clamp", None) is not None:
+            t.acc_clamp = 1
+            t.acc_min, t.acc_max = transform.acc_clamp
         for field, ctype in (("scale", "float[]"), ("bias", "float[]"), ("thresholds", "int32_t[]"),
                              ("flip", "uint8_t[]")):
             array = getattr(transform, field)

@@ -370,8 +370,8 @@ def _correct_padding(p, pix, tap_sums, counts, r):
 
 
 @njit(**_JIT)
-def _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, thresholds, flip_bits, out_i32,
-            out_f32, out_u64):
+def _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_hi, thresholds, flip_bits,
+            out_i32, out_f32, out_u64):
     """Output pixels blk .. blk+m-1 from their popcounts counts[:m]: acc = k - 2 * count, the
     padding correction, then the output transform into their rows of the output."""
     _prefer_wide_vectors()
@@ -395,7 +395,12 @@ def _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, thresholds, 
                 out_i32[row, o] = counts[ru, o]
         elif kind == 1:
             for o in range(zero, nu):
-                v = np.float32(counts[ru, o])
+                a = counts[ru, o]
+                if a < acc_lo:
+                    a = acc_lo
+                if a > acc_hi:
+                    a = acc_hi
+                v = np.float32(a)
                 if has_scale:
                     v = v * scale[o]
                 if has_bias:
@@ -417,7 +422,7 @@ def _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, thresholds, 
 
 
 @njit(**_JIT)
-def _conv_chunk(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, thresholds, flip_bits,
+def _conv_chunk(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_hi, thresholds, flip_bits,
                 out_i32, out_f32, out_u64, t, chunks):
     """Chunk t of `chunks` (ranges of whole quads of output pixels) of the convolution."""
     pixels = p[_BATCH] * p[_OUT_H] * p[_OUT_W]
@@ -464,17 +469,17 @@ def _conv_chunk(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, thresh
                         cnt[0, :] = 0
                         _panel_rows1(rows, g, i, panels, q, w0, w1, cnt)
                         _store_counts(cnt, min(1, m - i), counts, i, col0, ncols, first)
-        _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, thresholds, flip_bits, out_i32,
+        _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_hi, thresholds, flip_bits, out_i32,
                 out_f32, out_u64)
 
 
 @njit(parallel=True, **_JIT)
-def _conv_parallel(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, thresholds, flip_bits,
+def _conv_parallel(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_hi, thresholds, flip_bits,
                    out_i32, out_f32, out_u64, chunks):
     # Each chunk allocates its scratch inside _conv_chunk (never hoisted out of the prange).  The
     # prange index is unsigned: cast it, or _conv_chunk gets compiled a second time.
     for t in prange(chunks):
-        _conv_chunk(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, thresholds, flip_bits,
+        _conv_chunk(x, p, panels, wrows, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_hi, thresholds, flip_bits,
                     out_i32, out_f32, out_u64, np.int64(t), chunks)
 
 
@@ -565,6 +570,7 @@ def bconv2d(x, prepared, geometry, transform, out, num_threads):
     out_i32, out_f32, out_u64 = _EMPTY_I32_2, _EMPTY_F32_2, _EMPTY_U64_2
     scale, bias, thresholds, flip_bits = _EMPTY_F32_1, _EMPTY_F32_1, _EMPTY_I32_1, _EMPTY_U64_1
     lo = hi = np.float32(0)
+    acc_lo, acc_hi = np.int64(-2**62), np.int64(2**62)
     if kind == 0:
         out_i32 = out2
     elif kind == 1:
@@ -574,6 +580,8 @@ def bconv2d(x, prepared, geometry, transform, out, num_threads):
         if transform.bias is not None:
             bias = transform.bias
         lo, hi = np.float32(transform.clamp[0]), np.float32(transform.clamp[1])
+        if getattr(transform, "acc_clamp", None) is not None:
+            acc_lo, acc_hi = (np.int64(v) for v in transform.acc_clamp)
     else:
         out_u64 = out2
         thresholds = transform.thresholds
@@ -583,8 +591,8 @@ def bconv2d(x, prepared, geometry, transform, out, num_threads):
             bits[:out_c] = transform.flip & 1
             flip_bits = np.packbits(bits, bitorder="little").view("<u8").astype(np.uint64)
     tap_sums = prepared.tap_sums if prepared.tap_sums is not None else _EMPTY_I32_2
-    args = (x, p, prepared.panels, prepared.rows, tap_sums, kind, scale, bias, lo, hi, thresholds,
-            flip_bits, out_i32, out_f32, out_u64)
+    args = (x, p, prepared.panels, prepared.rows, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_hi,
+            thresholds, flip_bits, out_i32, out_f32, out_u64)
     work = pixels * out_c * int(p[_KWORDS])
     threads = min(int(num_threads), max(1, work // _MIN_WORK_PER_THREAD))
     _run(_conv_chunk, _conv_parallel, args, threads, (pixels + 3) // 4)

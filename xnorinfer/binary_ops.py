@@ -60,16 +60,24 @@ def make_xpack(node, num_threads=None, constants=None):
     return run
 
 
-def float_weights(a):
-    """The layer's weights as the model's float tensor (+-s per output channel), rebuilt from its bits:
-    only the exact float fallbacks need them."""
-    bits, s, shape = a["weight_bits"], a["weight_scale"], a["weight_shape"]
+def _apply_float_transform(a, acc, channel_axis):
+    """What the kernel's float output transform does, in numpy, for the exact fallbacks."""
+    if a.get("acc_clamp") is not None:
+        acc = np.clip(acc, *a["acc_clamp"])
+    shape = [1] * acc.ndim
+    shape[channel_axis] = -1
+    y = acc.astype(np.float32) * a["scale"].reshape(shape)
+    if a["bias"] is not None:
+        y = y + a["bias"].reshape(shape)
+    return y.astype(np.float32)
+
+
+def unit_weights(a):
+    """The layer's +-1 weights in the model's layout (OIHW, or (N, K) rows)."""
+    bits, shape = a["weight_bits"], a["weight_shape"]
     if len(shape) == 2:
-        w = kernels.unpack(bits, shape[1], np.float32)
-    else:
-        o, c, kh, kw = shape
-        w = np.ascontiguousarray(kernels.unpack(bits, c, np.float32).transpose(0, 3, 1, 2))
-    return (w * s.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+        return kernels.unpack(bits, shape[1], np.float32)
+    return np.ascontiguousarray(kernels.unpack(bits, shape[1], np.float32).transpose(0, 3, 1, 2))
 
 
 def _float_chain(cfg, y, constants):
@@ -88,6 +96,19 @@ def _packed_transform(cfg):
     return ops.OutputTransform(2, thresholds=cfg["thresholds"], flip=cfg["flip"])
 
 
+def _out_kw(a, cfg):
+    """The layer's output transform: packed sign bits, or float scale/bias (after an optional clamp of
+    the integer accumulator)."""
+    if cfg:
+        return dict(transform=_packed_transform(cfg))
+    if a.get("acc_clamp") is not None:
+        channels = len(a["scale"])
+        return dict(transform=ops.OutputTransform(1, a["scale"], a["bias"] if a["bias"] is not None else
+                                                  np.zeros(channels, np.float32), (-np.inf, np.inf),
+                                                  acc_clamp=tuple(a["acc_clamp"])))
+    return dict(scale=a["scale"], bias=a["bias"], output="float32")
+
+
 def _or_mask_words(or_mask):
     bits = np.where(or_mask.astype(bool), -1.0, 1.0).astype(np.float32)
     return kernels.pack(bits) if or_mask.any() else None
@@ -101,7 +122,7 @@ def make_xbconv(node, num_threads=None, constants=None):
     w_bits = a["weight_bits"]              # packed OHWI
     lazy = {}
     strides, dilations = tuple(conv.get("strides", [1, 1])), tuple(conv.get("dilations", [1, 1]))
-    out_kw = dict(transform=_packed_transform(cfg)) if cfg else dict(scale=a["scale"], bias=a["bias"], output="float32")
+    out_kw = _out_kw(a, cfg)
     pool = cfg and cfg["pool"]
     or_words = _or_mask_words(pool["or_mask"]) if pool else None
     layers = {}
@@ -118,7 +139,7 @@ def make_xbconv(node, num_threads=None, constants=None):
         if p.dense is not None:  # true zeros in the input: the float convolution is exact
             w = lazy.get("w")
             if w is None:
-                w = lazy["w"] = float_weights(a)
+                w = lazy["w"] = unit_weights(a)
             dense, float_conv = p.dense, conv
             if "_explicit_pad" in conv:  # the model's own Pad, then its Conv
                 (t, l, b, r), value = conv["_explicit_pad"]
@@ -126,8 +147,8 @@ def make_xbconv(node, num_threads=None, constants=None):
                 dense = np.pad(dense, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=plus if value else 0.0)
                 own = [conv["pads"][0] - t, conv["pads"][1] - l, conv["pads"][2] - b, conv["pads"][3] - r]
                 float_conv = dict(conv, pads=own)
-            args = [dense, w] + ([a["bias"]] if a["bias"] is not None else [])
-            y = OPS["Conv"](args, float_conv)[0].astype(np.float32)
+            acc = OPS["Conv"]([dense, w], float_conv)[0]  # integers (the input is +-1 / 0)
+            y = _apply_float_transform(a, acc, 1)
             return Packed(None, out_c, _float_chain(cfg, y, constants)) if cfg else y
         n, h, wd, _ = p.words.shape
         y = layer_for((n, p.channels, h, wd))(p.words, num_threads)
@@ -157,6 +178,10 @@ def _pool_bits(words, channels, pool, or_words, num_threads):
                 bottom += extra
             else:
                 right += extra
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    if h + top + bottom < spans[0] or w + left + right < spans[1]:  # no window fits: an empty output, as in float
+        return np.zeros((n, max(0, (h + top + bottom - spans[0]) // strides[0] + 1),
+                         max(0, (w + left + right - spans[1]) // strides[1] + 1), words.shape[3]), np.uint64)
     pooled = ops.bmaxpool2d(words, channels, kernel, stride=strides, padding=(top, bottom, left, right),
                             dilation=dilations, num_threads=num_threads)
     return pooled ^ or_words if or_words is not None else pooled
@@ -167,7 +192,7 @@ def make_xbdense(node, num_threads=None, constants=None):
     n_out, k = a["weight_shape"]
     cfg = a.get("packed")
     w_bits = a["weight_bits"]              # (N, ceil(K/64)) packed rows
-    out_kw = dict(transform=_packed_transform(cfg)) if cfg else dict(scale=a["scale"], bias=a["bias"], output="float32")
+    out_kw = _out_kw(a, cfg)
     layer = ops.BConv2d(w_bits.reshape(n_out, 1, 1, -1), k, **out_kw)
     lazy = {}
     spatial = {}  # (C, H, W) -> the dense layer as a convolution over a whole packed NHWC input
@@ -191,14 +216,13 @@ def make_xbdense(node, num_threads=None, constants=None):
 
     def run(p, shape=None):
         if p.dense is None and not flatten_ok(p, shape):  # not a flatten after all: the float path
-            p = Packed(None, p.channels, p.to_float(), p.values)
+            p = Packed(None, p.channels, p.to_float() / np.float32(abs(p.values[1])), p.values)  # unit signs
         if p.dense is not None:
             dense = OPS["Reshape"]([p.dense, shape], {})[0] if shape is not None else p.dense.reshape(p.dense.shape[0], -1)
             w = lazy.get("w")
             if w is None:
-                w = lazy["w"] = float_weights(a)
-            y = dense.astype(np.float32) @ w.T
-            y = (y if a["bias"] is None else y + a["bias"]).astype(np.float32)
+                w = lazy["w"] = unit_weights(a)
+            y = _apply_float_transform(a, dense.astype(np.float32) @ w.T, 1)
             return Packed(None, n_out, _float_chain(cfg, y, constants)) if cfg else y
         if p.words.ndim == 4:
             n, h, wd, _ = p.words.shape

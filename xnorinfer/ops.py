@@ -33,6 +33,7 @@ class OutputTransform:
     clamp: tuple = (-np.inf, np.inf)
     thresholds: np.ndarray = None  # int32 (C,), packed output
     flip: np.ndarray = None        # uint8 (C,), packed output
+    acc_clamp: tuple = None        # (lo, hi) ints: float output, clamp the integer accumulator first
 
 
 def _per_channel(values, channels, name):
@@ -210,7 +211,13 @@ def _checked_transform(t, channels):
     if t.kind == 2 and fixed["thresholds"] is None:
         raise ValueError("packed output needs thresholds")
     lo, hi = (float(v) for v in t.clamp)
-    return OutputTransform(t.kind, fixed["scale"], fixed["bias"], (lo, hi), fixed["thresholds"], fixed["flip"])
+    acc_clamp = None
+    if t.acc_clamp is not None:
+        acc_clamp = tuple(int(np.clip(v, -2**31, 2**31 - 1)) for v in t.acc_clamp)
+        if acc_clamp[0] > acc_clamp[1]:
+            raise ValueError(f"accumulator clamp {acc_clamp} is empty")
+    return OutputTransform(t.kind, fixed["scale"], fixed["bias"], (lo, hi), fixed["thresholds"], fixed["flip"],
+                           acc_clamp)
 
 
 class BConv2d:
@@ -377,7 +384,17 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     view = np.lib.stride_tricks.as_strided(
         xp, (n, oh, ow, kh, kw, c), (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
     og = o // groups
-    if groups == 1:
+    if groups == c and cg == 1:  # depthwise: a weighted sum of shifted views, no per-group matrix products
+        out = np.zeros((n, oh, ow, o), dtype)
+        wd = w.reshape(c, og, kh, kw).astype(dtype, copy=False)
+        for ky in range(kh):
+            for kx in range(kw):
+                tap = view[:, :, :, ky, kx, :]
+                if og == 1:
+                    out += tap * wd[:, 0, ky, kx]
+                else:
+                    out += (tap[..., :, None] * wd[:, :, ky, kx]).reshape(n, oh, ow, o)
+    elif groups == 1:
         patches = np.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
         out = (patches @ w.reshape(o, -1).astype(dtype, copy=False).T).reshape(n, oh, ow, o)
     else:

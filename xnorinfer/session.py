@@ -13,7 +13,7 @@ from .importers.onnx import import_onnx
 from .importers.tflite import import_tflite, is_tflite
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
-from .passes.fuse_sign import fuse_float_edges, fuse_signs
+from .passes.fuse_sign import fold_affine, fuse_float_edges, fuse_signs
 from .passes.layout import cancel_transposes
 from .passes.validate import check_attributes
 
@@ -75,7 +75,7 @@ class InferenceSession:
                 graph = check_attributes(import_onnx(path_or_bytes, SUPPORTED_OPS))
             graph = cancel_transposes(fold_constants(graph))
             if binarize_layers:
-                graph = eliminate_dead_nodes(fuse_float_edges(fuse_signs(eliminate_dead_nodes(binarize(graph)))))
+                graph = eliminate_dead_nodes(fuse_float_edges(fold_affine(fuse_signs(eliminate_dead_nodes(binarize(graph))))))
         self._graph = graph
         self._num_threads = num_threads
         try:

@@ -24,7 +24,9 @@ void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, 
     case XNOR_OUT_FLOAT32: {
         float *dst = out, lo = t->clamp_min, hi = t->clamp_max;
         for (size_t o = 0; o < n; o++) {
-            float v = (float)acc[o];
+            int32_t a = acc[o];
+            if (t->acc_clamp) a = a < t->acc_min ? t->acc_min : a > t->acc_max ? t->acc_max : a;
+            float v = (float)a;
             if (t->scale) v = v * t->scale[o];
             if (t->bias) v = v + t->bias[o];
             if (v < lo) v = lo; /* comparisons are false for NaN: NaN passes through, as np.clip */

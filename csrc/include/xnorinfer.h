@@ -82,7 +82,9 @@ XNOR_API xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c
  * layer's receptive field, inside the kernel, before anything is written:
  *   XNOR_OUT_INT32    acc
  *   XNOR_OUT_FLOAT32  v = (float)acc * scale[o] + bias[o] (float32, no fused multiply-add), then
- *                     clamped to [clamp_min, clamp_max] (NaN stays NaN); NULL scale/bias mean 1 and 0
+ *                     clamped to [clamp_min, clamp_max] (NaN stays NaN); NULL scale/bias mean 1 and 0;
+ *                     with acc_clamp set, acc is first clamped to [acc_min, acc_max] (an activation
+ *                     applied to the integer result, as Larq Compute Engine's fused ReLU is)
  *   XNOR_OUT_PACKED   bit o = (acc < thresholds[o]) XOR flip[o], packed 64 per word along channels
  *                     (bit 1 = -1; tail bits 0): the next binary layer's input.  Thresholds are chosen
  *                     by the caller so that the bits equal float32 evaluation of a transform then sign.
@@ -95,6 +97,8 @@ typedef struct {
     float clamp_min, clamp_max;      /* FLOAT32: use -INFINITY / INFINITY for none */
     const int32_t *thresholds;       /* PACKED: per output channel */
     const uint8_t *flip;             /* PACKED: per output channel, 0 or 1; NULL means all 0 */
+    int acc_clamp;                   /* FLOAT32: 0 = none (so a zero-initialised struct clamps nothing) */
+    int32_t acc_min, acc_max;
 } xnor_output_transform;
 
 /* Binary 2-D convolution on packed NHWC activations.

@@ -135,9 +135,13 @@ static void check_bconv(const char *isa) {
         thr[o] = rnd_range(-20, 20), flip[o] = rnd() & 1;
         scale[o] = (float)rnd_range(-3, 3) * 0.37f, bias[o] = (float)rnd_range(-50, 50) * 0.11f;
     }
-    xnor_output_transform t_int = {XNOR_OUT_INT32, NULL, NULL, 0, 0, NULL, NULL};
-    xnor_output_transform t_pk = {XNOR_OUT_PACKED, NULL, NULL, 0, 0, thr, flip};
-    xnor_output_transform t_f = {XNOR_OUT_FLOAT32, scale, bias, -4.0f, 6.0f, NULL, NULL};
+    xnor_output_transform t_int = {.kind = XNOR_OUT_INT32};
+    xnor_output_transform t_pk = {.kind = XNOR_OUT_PACKED, .thresholds = thr, .flip = flip};
+    xnor_output_transform t_f = {.kind = XNOR_OUT_FLOAT32, .scale = scale, .bias = bias, .clamp_min = -4.0f,
+                                 .clamp_max = 6.0f};
+    /* every other conv also clamps the integer accumulator before the float transform */
+    int acc_clamped = (int)(rnd() & 1);
+    if (acc_clamped) t_f.acc_clamp = 1, t_f.acc_min = -3, t_f.acc_max = 11;
     int threads = rnd_range(1, 2), bad = 0;
     /* prepared weights one word past an aligned address: kernels must not assume alignment */
     size_t panel_words, tap_sum_count;
@@ -156,7 +160,9 @@ static void check_bconv(const char *isa) {
             int expect = o < p.out_c ? ((want[i * p.out_c + o] < thr[o]) ^ flip[o]) : 0;
             if (bit_at(packed + i * ow_words, o) != expect) { bad |= 2; break; }
             if (o < p.out_c) {
-                float v = (float)want[i * p.out_c + o] * scale[o] + bias[o];
+                int32_t a = want[i * p.out_c + o];
+                if (acc_clamped) a = a < -3 ? -3 : a > 11 ? 11 : a;
+                float v = (float)a * scale[o] + bias[o];
                 v = v < -4.0f ? -4.0f : v > 6.0f ? 6.0f : v;
                 if (fout[i * p.out_c + o] != v) { bad |= 4; break; }
             }

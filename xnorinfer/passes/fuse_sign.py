@@ -192,3 +192,54 @@ def fuse_float_edges(graph):
         for p in packs:
             replaced[p.outputs[0]] = name
     return _rewire(g, removed, replaced)
+
+
+def _clip_bounds(g, node):
+    if node.op == "Relu":
+        return 0.0, np.inf
+    lo = node.inputs[1] if len(node.inputs) > 1 and node.inputs[1] else None
+    hi = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    lo = float(np.asarray(g.constants[lo]).reshape(-1)[0]) if lo in g.constants else node.attrs.get("min", -np.inf)
+    hi = float(np.asarray(g.constants[hi]).reshape(-1)[0]) if hi in g.constants else node.attrs.get("max", np.inf)
+    return float(lo), float(hi)
+
+
+def fold_affine(graph):
+    """Per-channel Mul / Add / Sub by constants right after a binary layer with float output fold into
+    its scale and bias (LCE's post-activation multiplier and bias arrive this way): one pass over the
+    output instead of three.  With a unit scale and zero bias (the usual case) the float rounding is
+    unchanged: acc * m + c is what Mul then Add computes."""
+    g = graph.copy()
+    consumers = g.consumers()
+    outputs = set(g.output_names())
+    removed = set()
+    for layer in [n for n in g.nodes if n.op in ("XBConv", "XBDense") and "packed" not in n.attrs]:
+        a = layer.attrs
+        channels, rank = len(a["scale"]), 4 if layer.op == "XBConv" else 2
+        z = layer.outputs[0]
+        while z not in outputs and len(consumers.get(z, [])) == 1:
+            nxt = consumers[z][0]
+            identity = np.all(a["scale"] == 1) and (a["bias"] is None or not np.any(a["bias"])) and \
+                a.get("acc_clamp") is None
+            if identity and nxt.op in ("Relu", "Clip") and nxt.inputs[0] == z and \
+                    all(not i or i in g.constants for i in nxt.inputs[1:]):
+                # an activation on the exact integer accumulator (LCE's fused ReLU): clamp it in the kernel
+                lo, hi = _clip_bounds(g, nxt)
+                a["acc_clamp"] = (int(np.ceil(lo)) if np.isfinite(lo) else -2**31,
+                                  int(np.floor(hi)) if np.isfinite(hi) else 2**31 - 1)
+                removed.add(id(nxt))
+                z = nxt.outputs[0]
+                continue
+            if nxt.op not in ("Mul", "Add", "Sub") or nxt.inputs[0] != z or \
+                    not _per_channel_const(g, nxt.inputs[1], channels, rank):
+                break
+            c = np.broadcast_to(np.asarray(g.constants[nxt.inputs[1]], np.float32).reshape(-1), (channels,))
+            bias = a["bias"] if a["bias"] is not None else np.zeros(channels, np.float32)
+            if nxt.op == "Mul":
+                a["scale"], a["bias"] = (a["scale"] * c).astype(np.float32), (bias * c).astype(np.float32)
+            else:
+                a["bias"] = (bias + c if nxt.op == "Add" else bias - c).astype(np.float32)
+            removed.add(id(nxt))
+            z = nxt.outputs[0]
+        layer.outputs = [z]  # the layer now produces the chain's last value itself
+    return _rewire(g, removed, {})
