@@ -285,11 +285,16 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
     for i in sess.get_inputs():
         shape = [batch if not isinstance(d, int) or d <= 0 else d for d in (i.shape or [batch])]
         inputs[i.name] = rng.standard_normal(shape).astype(np.float32)
+    from .importers.tflite import is_tflite
+    from .xnor_format import is_xnor
     try:
         import onnxruntime as ort
     except ImportError:
         ort = None
         out("onnxruntime is not installed: measuring xnorinfer alone (pip install onnxruntime)")
+    if ort is not None and (is_tflite(path) or is_xnor(path)):
+        ort = None  # onnxruntime reads ONNX only
+        out("not an ONNX file: measuring xnorinfer alone")
     out(f"xnorinfer bench {path} — {cpu_name()}; batch {batch}; {iterations} runs after {warmup} warm-up")
     out(f"{'engine':<14} {'thr':>3} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'min ms':>8}")
     results = []
