@@ -235,10 +235,6 @@ def make_xbdense(node, num_threads=None, constants=None):
     return run
 
 
-def make_xunpack(node, num_threads=None, constants=None):
-    return lambda p: p.to_float()
-
-
 def make_xbmaxpool(node, num_threads=None, constants=None):
     """MaxPool of a packed sign tensor (bit 1 = the negative value): AND of the bits."""
     attrs = node.attrs
@@ -303,4 +299,5 @@ def make_xshape(node, num_threads=None, constants=None):
     return run
 
 
-MAKERS = {"XFloatConvPack": make_xfloatconvpack, "XShape": make_xshape, "XBMaxPool": make_xbmaxpool, "XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense, "XUnpack": make_xunpack}
+MAKERS = {"XFloatConvPack": make_xfloatconvpack, "XShape": make_xshape, "XBMaxPool": make_xbmaxpool,
+          "XPack": make_xpack, "XBConv": make_xbconv, "XBDense": make_xbdense}

@@ -43,4 +43,4 @@ def execute(steps, constants, feeds, wanted):
         for name, value in zip(step.node.outputs, outs):
             if name:
                 env[name] = value
-    return [np.asarray(env[n]) if not hasattr(env[n], "words") else env[n] for n in wanted]
+    return [np.asarray(env[n]) for n in wanted]
