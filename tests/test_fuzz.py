@@ -60,3 +60,9 @@ def test_huge_padding_is_refused_at_load():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     with pytest.raises(ModelError, match="pads"):
         xnorinfer.InferenceSession(model)
+
+
+def test_fuzz_tflite():
+    tflite = os.path.join(os.path.dirname(__file__), "fixtures", "lce", "tiny_bnn", "model.tflite")
+    cases, _ = fuzz(open(tflite, "rb").read(), (1, 32, 32, 3), 500, seed=5)
+    assert cases == 500

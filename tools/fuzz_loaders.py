@@ -2,7 +2,7 @@
 
     python tools/fuzz_loaders.py --cases 100000
 
-Mutates the digits demo model as ONNX and as .xnor; any crash (segfault, abort) ends the process and
+Mutates the digits demo model as ONNX and as .xnor, and an LCE .tflite fixture; any crash (segfault, abort) ends the process and
 is the failure; Python exceptions are the expected outcome for broken files."""
 import argparse
 import os
@@ -13,17 +13,21 @@ import xnorinfer
 from xnorinfer.fuzz import fuzz
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--cases", type=int, default=100000, help="mutated files in total (half ONNX, half .xnor)")
+parser.add_argument("--cases", type=int, default=100000,
+                    help="mutated files in total (split between ONNX, .xnor and LCE .tflite)")
 parser.add_argument("--seed", type=int, default=1)
 args = parser.parse_args()
 
 onnx_path = os.path.join(os.path.dirname(xnorinfer.__file__), "demo", "digits_bnn.onnx")
+tflite_path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures", "lce",
+                           "tiny_bnn", "model.tflite")
 with tempfile.TemporaryDirectory() as tmp:
     xnor_path = os.path.join(tmp, "digits.xnor")
     xnorinfer.InferenceSession(onnx_path).save(xnor_path)
-    for name, path in (("onnx", onnx_path), (".xnor", xnor_path)):
+    for name, path, shape in (("onnx", onnx_path, (1, 1, 8, 8)), (".xnor", xnor_path, (1, 1, 8, 8)),
+                              (".tflite", tflite_path, (1, 32, 32, 3))):
         data = open(path, "rb").read()
         t0 = time.time()
-        n, ok = fuzz(data, (1, 1, 8, 8), args.cases // 2, seed=args.seed)
+        n, ok = fuzz(data, shape, args.cases // 3, seed=args.seed)
         print(f"{name}: {n} mutated files, {ok} still loaded and ran, {n - ok} raised Python exceptions, "
               f"0 crashes ({time.time() - t0:.0f} s)")
