@@ -266,8 +266,12 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
     bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
 
+    pads_for = {}  # input shape -> explicit pads (auto_pad depends on it)
+
     def run(x):
-        pads = conv_pads(x.shape, conv, kernel, strides, dilations)
+        pads = pads_for.get(x.shape)
+        if pads is None:
+            pads = pads_for[x.shape] = conv_pads(x.shape, conv, kernel, strides, dilations)
         y = ops.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w_ohwi, a["bias"], stride=strides,
                        padding=pads, dilation=dilations, groups=conv.get("group", 1)).astype(x.dtype, copy=False)
         for n in a["chain"]:

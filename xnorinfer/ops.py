@@ -384,7 +384,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     view = np.lib.stride_tricks.as_strided(
         xp, (n, oh, ow, kh, kw, c), (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
     og = o // groups
-    if groups == c and cg == 1:  # depthwise: a weighted sum of shifted views, no per-group matrix products
+    if groups == c and cg == 1 and groups > 1:  # depthwise: a weighted sum of shifted views, no per-group products
         out = np.zeros((n, oh, ow, o), dtype)
         wd = w.reshape(c, og, kh, kw).astype(dtype, copy=False)
         for ky in range(kh):
