@@ -52,7 +52,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _numba
-from ._numba import _popcount, _prefer_wide_vectors
+from ._numba import _popcount, _prefer_wide_vectors, _tail_mask
 
 __all__ = ["prepare_bconv", "bconv2d", "bmaxpool2d"]
 
@@ -157,15 +157,6 @@ def prepare_bconv(w, geometry):
 
 # ----------------------------------------------------------------------------------------------
 # kernels (arrays passed whole with indices, never as views made in a loop: see the docstring)
-
-
-@njit(**_JIT)
-def _tail_mask(n):
-    """Mask of the valid bits of the last word of n bits."""
-    r = n & 63
-    if r == 0:
-        return ~np.uint64(0)
-    return (np.uint64(1) << np.uint64(r)) - np.uint64(1)
 
 
 @njit(**_JIT)

@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from . import geometry
-from .float_ops import OPS, conv_pads
+from . import plan as planner
+from .float_ops import conv_pads
 from .importers.onnx import import_onnx
 from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize, per_channel_scale
@@ -91,16 +92,6 @@ def _vectors(node, x, w_shape):
     return patches.transpose(0, 2, 3, 1, 4).reshape(n * oh * ow, -1)
 
 
-def _capture(graph, feeds):
-    env = dict(graph.constants)
-    env.update(feeds)
-    for node in graph.nodes:
-        outs = OPS[node.op]([env[i] if i else None for i in node.inputs], node.attrs)
-        for name, value in zip(node.outputs, outs):
-            env[name] = value
-    return env
-
-
 def _summary(angles):
     return {"mean": float(np.mean(angles)), "std": float(np.std(angles))} if len(angles) else None
 
@@ -138,7 +129,7 @@ def analyze(model, data=None, weights=None, seed=0):
                 raise ValueError("the model has several inputs: give --data as an .npz with one array per input")
             data = {folded.inputs[0].name: data}
         feeds = {k: np.asarray(v, dtype=np.float32) for k, v in data.items()}
-        env = _capture(folded, feeds)
+        env = planner.run_steps(planner.build(folded), folded.constants, feeds)
     layers = []
     first = True
     for node in folded.nodes:

@@ -20,6 +20,16 @@ class Packed:
     dense: np.ndarray = None  # exact float values (NCHW / NC) when the tensor holds true zeros
     values: tuple = (-1.0, 1.0)  # the float values of bit 1 and bit 0
 
+    @property
+    def shape(self):
+        """The tensor's shape in the model's layout (NCHW / NC)."""
+        if self.dense is not None:
+            return self.dense.shape
+        if self.words.ndim == 4:
+            n, h, w, _ = self.words.shape
+            return (n, self.channels, h, w)
+        return (self.words.shape[0], self.channels)
+
     def to_float(self, dtype=np.float32):
         if self.dense is not None:
             return self.dense
@@ -292,14 +302,7 @@ def make_xshape(node, num_threads=None, constants=None):
     start, end = node.attrs.get("start", 0), node.attrs.get("end", None)
 
     def run(p):
-        if p.dense is not None:
-            shape = p.dense.shape
-        elif p.words.ndim == 4:
-            n, h, w, _ = p.words.shape
-            shape = (n, p.channels, h, w)
-        else:
-            shape = (p.words.shape[0], p.channels)
-        return np.array(shape, np.int64)[start:end]
+        return np.array(p.shape, np.int64)[start:end]
     return run
 
 

@@ -19,10 +19,6 @@ def op(*names):
     return register
 
 
-def _f(x):
-    return np.asarray(x)
-
-
 # ---- elementwise ------------------------------------------------------------------------------------
 
 def _binary(fn):

@@ -34,13 +34,18 @@ def build(graph, num_threads=None):
     return steps
 
 
-def execute(steps, constants, feeds, wanted):
+def run_steps(steps, constants, feeds):
+    """Run the steps; returns every value (constants, inputs, intermediates) by name."""
     env = dict(constants)
     env.update(feeds)
     for step in steps:
-        args = [env[n] if n else None for n in step.node.inputs]
-        outs = step.fn(*args)
+        outs = step.fn(*[env[n] if n else None for n in step.node.inputs])
         for name, value in zip(step.node.outputs, outs):
             if name:
                 env[name] = value
+    return env
+
+
+def execute(steps, constants, feeds, wanted):
+    env = run_steps(steps, constants, feeds)
     return [np.asarray(env[n]) for n in wanted]

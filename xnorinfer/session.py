@@ -8,7 +8,7 @@ from . import plan as planner
 from .errors import ModelError
 from .float_ops import OPS
 from . import xnor_format
-from .binary_ops import MAKERS
+from .binary_ops import MAKERS, Packed
 from .importers.onnx import import_onnx
 from .importers.tflite import import_tflite, is_tflite
 from .passes import eliminate_dead_nodes, fold_constants
@@ -145,24 +145,11 @@ class InferenceSession:
                 return {}
             shape = [d if isinstance(d, int) and d > 0 else 1 for d in v.shape]
             feeds[v.name] = np.zeros(shape, v.dtype)
-        env = dict(self._graph.constants)
-        env.update(feeds)
-        shapes = {}
         try:
-            for step in self._steps:
-                outs = step.fn(*[env[n] if n else None for n in step.node.inputs])
-                for name, value in zip(step.node.outputs, outs):
-                    env[name] = value
-                    if hasattr(value, "channels"):  # a packed tensor: its model-layout shape
-                        words = value.words if value.words is not None else value.dense
-                        shapes[name] = ((words.shape[0], value.channels) + tuple(words.shape[1:3])
-                                        if value.words is not None and value.words.ndim == 4 else
-                                        (words.shape[0], value.channels) if value.words is not None else words.shape)
-                    else:
-                        shapes[name] = np.shape(value)
+            env = planner.run_steps(self._steps, self._graph.constants, feeds)
         except Exception:  # a model whose shapes depend on real inputs: no MAC counts
             return {}
-        return shapes
+        return {name: v.shape if isinstance(v, Packed) else np.shape(v) for name, v in env.items()}
 
     def summary(self):
         """A table of the plan: each layer, binary or float, its multiply-accumulates for one input

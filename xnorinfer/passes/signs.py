@@ -74,7 +74,7 @@ def _uniform(c):
     return c.size >= 1 and np.all(c == c.reshape(-1)[0])
 
 
-def _first(c, op):
+def _first(c):
     """A uniform constant as one value."""
     return np.asarray(c).reshape(-1)[:1]
 
@@ -109,7 +109,7 @@ def analyze(graph):
                     continue
         else:
             continue
-        args = [case_values if n == arg else (_first(graph.constants[n], node.op) if n else None)
+        args = [case_values if n == arg else (_first(graph.constants[n]) if n else None)
                 for n in node.inputs]
         try:
             (out,) = OPS[node.op](args, node.attrs)
