@@ -103,6 +103,10 @@ xnor_status xnor_fail(xnor_status status, const char *fmt, ...);
  * If the pool is busy with another caller, the work runs on the calling thread alone (nt = 1). */
 typedef void (*xnor_task_fn)(void *ctx, int t, int nt);
 void xnor_parallel(int num_threads, xnor_task_fn fn, void *ctx);
+/* Threads worth using: the request (<= 0: the pool's size), at most one per min_work units of work. */
+int xnor_threads_for(size_t work, size_t min_work, int num_threads);
+/* Task t of nt's share [*lo, *hi) of total items, split in whole units (the last one may be short). */
+void xnor_split(size_t total, size_t unit, int t, int nt, size_t *lo, size_t *hi);
 
 /* Portable popcount (the reference path must not depend on a CPU instruction). */
 static inline unsigned xnor_popcount64_portable(uint64_t x) {

@@ -87,6 +87,22 @@ int xnor_num_threads(void) {
     return pool.size;
 }
 
+int xnor_threads_for(size_t work, size_t min_work, int num_threads) {
+    int size = xnor_num_threads();
+    int nt = num_threads > 0 && num_threads < size ? num_threads : size;
+    size_t useful = work / min_work;
+    if (useful < (size_t)nt) nt = useful < 1 ? 1 : (int)useful;
+    return nt;
+}
+
+void xnor_split(size_t total, size_t unit, int t, int nt, size_t *lo, size_t *hi) {
+    size_t units = (total + unit - 1) / unit, per = units / nt, extra = units % nt;
+    size_t u0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
+    size_t u1 = u0 + per + ((size_t)t < extra ? 1 : 0);
+    *lo = u0 * unit < total ? u0 * unit : total;
+    *hi = u1 * unit < total ? u1 * unit : total;
+}
+
 static void *worker_main(void *arg) {
     int index = (int)(intptr_t)arg; /* worker i runs task i (the caller runs task 0) */
     /* The generation when the workers were created: a job published before this thread first

@@ -126,10 +126,8 @@ static void conv_task(void *ctx, int t, int nt) {
     const xnor_kernels *kern = job->kern;
     const xnor_conv_params *p = job->p;
     size_t MR = job->mr, NR = kern->nr, mc = job->mc;
-    size_t units = (job->pixels + MR - 1) / MR, per = units / nt, extra = units % nt;
-    size_t u0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
-    size_t u1 = u0 + per + ((size_t)t < extra ? 1 : 0);
-    size_t p0 = u0 * MR, p1 = u1 * MR < job->pixels ? u1 * MR : job->pixels;
+    size_t p0, p1;
+    xnor_split(job->pixels, MR, t, nt, &p0, &p1);
     if (p0 >= p1) return;
     size_t lda = p->groups * job->kw;
     uint64_t *rows = aligned_alloc(64, ((mc * lda * sizeof(uint64_t)) + 63) & ~(size_t)63);
@@ -323,10 +321,7 @@ xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *
     job.mc = by_rows < by_acc ? by_rows : by_acc;
     if (by_input < job.mc) job.mc = by_input;
     job.mc = job.mc < job.mr ? job.mr : job.mc - job.mc % job.mr;
-    size_t work = job.pixels * p->out_c * job.kw;
-    int nt = num_threads > 0 ? num_threads : xnor_num_threads();
-    if ((size_t)nt > work / 32768) nt = work / 32768 ? (int)(work / 32768) : 1;
-    xnor_parallel(nt, conv_task, &job);
+    xnor_parallel(xnor_threads_for(job.pixels * p->out_c * job.kw, 32768, num_threads), conv_task, &job);
     free(job.flip_bits);
     if (job.failed) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate per-thread buffers");
     return XNOR_OK;
@@ -375,8 +370,8 @@ typedef struct {
 static void pool_task(void *ctx, int t, int nt) {
     const pool_job *job = ctx;
     const xnor_conv_params *p = job->p;
-    size_t per = job->pixels / nt, extra = job->pixels % nt;
-    size_t p0 = t * per + ((size_t)t < extra ? (size_t)t : extra), p1 = p0 + per + ((size_t)t < extra ? 1 : 0);
+    size_t p0, p1;
+    xnor_split(job->pixels, 1, t, nt, &p0, &p1);
     for (size_t pix = p0; pix < p1; pix++) {
         size_t per_image = job->out_h * job->out_w, b = pix / per_image, rem = pix % per_image;
         size_t oy = rem / job->out_w, ox = rem % job->out_w;
@@ -406,9 +401,7 @@ xnor_status xnor_bmaxpool2d(const uint64_t *x, const xnor_conv_params *p, uint64
         mul_overflows(job.pixels, job.words, &tmp) || tmp > SIZE_MAX / 8)
         return xnor_fail(XNOR_EINVAL, "maxpool: the tensors are too large for the address space");
     if (!job.pixels) return XNOR_OK;
-    int nt = num_threads > 0 ? num_threads : xnor_num_threads();
-    size_t work = job.pixels * job.words * p->kernel_h * p->kernel_w;
-    if ((size_t)nt > work / 65536) nt = work / 65536 ? (int)(work / 65536) : 1;
-    xnor_parallel(nt, pool_task, &job);
+    xnor_parallel(xnor_threads_for(job.pixels * job.words * p->kernel_h * p->kernel_w, 65536, num_threads),
+                  pool_task, &job);
     return XNOR_OK;
 }

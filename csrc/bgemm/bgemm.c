@@ -31,18 +31,10 @@ typedef struct {
     int split_panels;           /* 1: threads own panel ranges; 0: threads own row ranges */
 } gemm_job;
 
-static void range_of(size_t total, size_t unit, int t, int nt, size_t *lo, size_t *hi) {
-    size_t units = (total + unit - 1) / unit, per = units / nt, extra = units % nt;
-    size_t u0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
-    size_t u1 = u0 + per + ((size_t)t < extra ? 1 : 0);
-    *lo = u0 * unit < total ? u0 * unit : total;
-    *hi = u1 * unit < total ? u1 * unit : total;
-}
-
 static void pack_task(void *ctx, int t, int nt) {
     gemm_job *job = ctx;
     size_t NR = job->kern->nr, p0, p1;
-    range_of(job->panels, 1, t, nt, &p0, &p1);
+    xnor_split(job->panels, 1, t, nt, &p0, &p1);
     for (size_t p = p0; p < p1; p++)
         xnor_pack_panel(job->b, job->words, p * NR, job->n, NR, 0, job->words, job->k,
                         job->packed + p * NR * job->words);
@@ -53,8 +45,8 @@ static void compute_task(void *ctx, int t, int nt) {
     const xnor_kernels *kern = job->kern;
     size_t MR = kern->mr, NR = kern->nr, W = job->words;
     size_t p0 = 0, p1 = job->panels, r0 = 0, r1 = job->m;
-    if (job->split_panels) range_of(job->panels, 1, t, nt, &p0, &p1);
-    else range_of(job->m, MR, t, nt, &r0, &r1);
+    if (job->split_panels) xnor_split(job->panels, 1, t, nt, &p0, &p1);
+    else xnor_split(job->m, MR, t, nt, &r0, &r1);
     for (size_t w0 = 0; w0 < W; w0 += job->kc) {
         size_t kc = W - w0 < job->kc ? W - w0 : job->kc;
         unsigned flags = (w0 == 0 ? XNOR_UK_FIRST : 0) | (w0 + kc == W ? XNOR_UK_LAST : 0);
@@ -83,19 +75,11 @@ typedef struct {
 static void direct_task(void *ctx, int t, int nt) {
     direct_job *job = ctx;
     size_t j0, j1;
-    range_of(job->n, 8, t, nt, &j0, &j1);
+    xnor_split(job->n, 8, t, nt, &j0, &j1);
     if (j0 < j1)
         job->kern->gemm_direct(job->m, j1 - j0, job->words, XNOR_TAIL_MASK(job->k), job->a,
                                job->words, job->b + j0 * job->words, job->words, job->c + j0,
                                job->n, (int32_t)job->k);
-}
-
-static int threads_for(size_t work, int num_threads) {
-    int nt = num_threads > 0 ? num_threads : xnor_num_threads();
-    if (nt > xnor_num_threads()) nt = xnor_num_threads();
-    size_t useful = work / MIN_WORK_PER_THREAD;
-    if (useful < (size_t)nt) nt = useful < 1 ? 1 : (int)useful;
-    return nt;
 }
 
 /* Garbage tail bits in a row of A add popcount(garbage) to every count of that row (the panels'
@@ -126,7 +110,7 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
 
     if (m <= kern->direct_max_m) {
         direct_job job = {kern, a, b, c, m, n, k, W};
-        xnor_parallel(threads_for(m * n * W, num_threads), direct_task, &job);
+        xnor_parallel(xnor_threads_for(m * n * W, MIN_WORK_PER_THREAD, num_threads), direct_task, &job);
         return XNOR_OK;
     }
 
@@ -143,7 +127,7 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
     if (W <= job.kc + job.kc / 2) job.kc = W;   /* a short last block is not worth a second pass */
     job.mc = L2_A_BYTES / (job.kc * sizeof(uint64_t));
     job.mc = job.mc < MR ? MR : job.mc - job.mc % MR;
-    int nt = threads_for(m * n * W, num_threads);
+    int nt = xnor_threads_for(m * n * W, MIN_WORK_PER_THREAD, num_threads);
     job.split_panels = panels >= (size_t)nt * 2 || (m + MR - 1) / MR < (size_t)nt * 2;
     xnor_parallel(panels >= 2 ? nt : 1, pack_task, &job);
     xnor_parallel(nt, compute_task, &job);

@@ -34,9 +34,8 @@ static void pack_rows(const pack_job *job, size_t r0, size_t r1) {
 
 static void pack_task(void *ctx, int t, int nt) {
     const pack_job *job = ctx;
-    size_t per = job->rows / nt, extra = job->rows % nt;
-    size_t r0 = t * per + ((size_t)t < extra ? (size_t)t : extra);
-    size_t r1 = r0 + per + ((size_t)t < extra ? 1 : 0);
+    size_t r0, r1;
+    xnor_split(job->rows, 1, t, nt, &r0, &r1);
     if (r0 < r1) pack_rows(job, r0, r1);
 }
 
