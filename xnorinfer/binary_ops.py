@@ -55,11 +55,16 @@ def make_xpack(node, num_threads=None, constants=None):
     bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
 
+    nhwc = node.attrs.get("_nhwc")  # x is 4-D NHWC (passes/nhwc.py)
+
     def run(x):
         x = np.asarray(x)
         if ternary and np.any(x == 0):
             dense = np.sign(x).astype(np.float32)
-            return Packed(None, x.shape[1], dense)
+            return Packed(None, x.shape[-1], np.ascontiguousarray(dense.transpose(0, 3, 1, 2))) if nhwc else \
+                Packed(None, x.shape[1], dense)
+        if nhwc:
+            return Packed(kernels.pack(_sign_bits_input(x, minus)), x.shape[3], None, (bit1, bit0))
         if x.ndim == 4:
             xt = x.transpose(0, 2, 3, 1)
         elif x.ndim == 2:
@@ -135,6 +140,7 @@ def make_xbconv(node, num_threads=None, constants=None):
     out_kw = _out_kw(a, cfg)
     pool = cfg and cfg["pool"]
     or_words = _or_mask_words(pool["or_mask"]) if pool else None
+    nhwc_out = a.get("_nhwc")  # float output left NHWC, as the kernel writes it (passes/nhwc.py)
     layers = {}
 
     def layer_for(shape):
@@ -159,11 +165,13 @@ def make_xbconv(node, num_threads=None, constants=None):
                 float_conv = dict(conv, pads=own)
             acc = OPS["Conv"]([dense, w], float_conv)[0]  # integers (the input is +-1 / 0)
             y = _apply_float_transform(a, acc, 1)
-            return Packed(None, out_c, _float_chain(cfg, y, constants)) if cfg else y
+            if cfg:
+                return Packed(None, out_c, _float_chain(cfg, y, constants))
+            return np.ascontiguousarray(y.transpose(0, 2, 3, 1)) if nhwc_out else y
         n, h, wd, _ = p.words.shape
         y = layer_for((n, p.channels, h, wd))(p.words, num_threads)
         if not cfg:
-            return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+            return y if nhwc_out else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
         if pool:
             y = _pool_bits(y, out_c, pool, or_words, num_threads)
         return Packed(y, out_c, None, cfg["values"])
@@ -277,12 +285,14 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
 
     pads_for = {}  # input shape -> explicit pads (auto_pad depends on it)
+    nhwc = a.get("_nhwc")  # the input is NHWC already (passes/nhwc.py)
 
     def run(x):
         pads = pads_for.get(x.shape)
         if pads is None:
-            pads = pads_for[x.shape] = conv_pads(x.shape, conv, kernel, strides, dilations)
-        y = ops.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w_ohwi, a["bias"], stride=strides,
+            shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2]) if nhwc else x.shape
+            pads = pads_for[x.shape] = conv_pads(shape, conv, kernel, strides, dilations)
+        y = ops.conv2d(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w_ohwi, a["bias"], stride=strides,
                        padding=pads, dilation=dilations, groups=conv.get("group", 1)).astype(x.dtype, copy=False)
         for n in a["chain"]:
             if n.op == "BatchNormalization":

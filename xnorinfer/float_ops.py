@@ -316,23 +316,31 @@ def _require_2d(x, name):
         raise ValueError(f"{name}: only 2-D (NCHW) inputs are supported, got shape {x.shape}")
 
 
+def _nchw_shape(x, attrs):
+    """The NCHW shape of a 4-D operand, whichever layout it is in (see passes/nhwc.py)."""
+    return (x.shape[0], x.shape[3], x.shape[1], x.shape[2]) if attrs.get("_nhwc") else x.shape
+
+
 @op("Conv")
 def _conv(inputs, attrs):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     _require_2d(x, "Conv")
+    nhwc = attrs.get("_nhwc")  # then w is OHWI
     kernel, strides, dilations = _spatial(attrs, w.shape)
-    pads = conv_pads(x.shape, attrs, kernel, strides, dilations)
-    y = ops.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w.transpose(0, 2, 3, 1), b, stride=strides,
-                   padding=pads, dilation=dilations, groups=attrs.get("group", 1))
-    return [np.ascontiguousarray(y.transpose(0, 3, 1, 2)).astype(x.dtype)]
+    pads = conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides, dilations)
+    y = ops.conv2d(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w if nhwc else w.transpose(0, 2, 3, 1),
+                   b, stride=strides, padding=pads, dilation=dilations, groups=attrs.get("group", 1))
+    return [(y if nhwc else np.ascontiguousarray(y.transpose(0, 3, 1, 2))).astype(x.dtype, copy=False)]
 
 
 def _pool_windows(x, attrs, fill):
+    """Every tap of a 2-D pooling window as a strided view of the padded input (NCHW, or NHWC when
+    attrs["_nhwc"]), with the mask of the taps that read real input."""
+    nhwc = attrs.get("_nhwc")
     kernel, strides, dilations = _spatial(attrs)
-    pads = conv_pads(x.shape, attrs, kernel, strides, dilations)
-    n, c, h, w = x.shape
-    top, bottom, left, right = pads
+    n, c, h, w = _nchw_shape(x, attrs)
+    top, bottom, left, right = conv_pads((n, c, h, w), attrs, kernel, strides, dilations)
     span_h, span_w = dilations[0] * (kernel[0] - 1) + 1, dilations[1] * (kernel[1] - 1) + 1
     if attrs.get("ceil_mode", 0):
         oh = -(-(h + top + bottom - span_h) // strides[0]) + 1
@@ -347,15 +355,21 @@ def _pool_windows(x, attrs, fill):
         ow = (w + left + right - span_w) // strides[1] + 1
     extra_h = max(0, (oh - 1) * strides[0] + span_h - (h + top + bottom))
     extra_w = max(0, (ow - 1) * strides[1] + span_w - (w + left + right))
-    xp = np.full((n, c, h + top + bottom + extra_h, w + left + right + extra_w), fill, x.dtype)
-    xp[:, :, top:top + h, left:left + w] = x
-    valid = np.zeros(xp.shape[2:], bool)
+    ph, pw = h + top + bottom + extra_h, w + left + right + extra_w
+    if top or bottom or left or right or extra_h or extra_w:
+        xp = np.full((n, ph, pw, c) if nhwc else (n, c, ph, pw), fill, x.dtype)
+        xp[(slice(None),) + ((slice(top, top + h), slice(left, left + w)) if nhwc else
+                             (slice(None), slice(top, top + h), slice(left, left + w)))] = x
+    else:
+        xp = x
+    valid = np.zeros((ph, pw), bool)
     valid[top:top + h, left:left + w] = True
+    lead = (slice(None),) if nhwc else (slice(None), slice(None))
     for ky in range(kernel[0]):
         for kx in range(kernel[1]):
             ys, xs = ky * dilations[0], kx * dilations[1]
             sl = (slice(ys, ys + strides[0] * (oh - 1) + 1, strides[0]), slice(xs, xs + strides[1] * (ow - 1) + 1, strides[1]))
-            yield xp[(slice(None), slice(None)) + sl], valid[sl]
+            yield xp[lead + sl], valid[sl]
 
 
 @op("MaxPool")
@@ -364,8 +378,11 @@ def _maxpool(inputs, attrs):
     _require_2d(x, "MaxPool")
     out = None
     for window, _ in _pool_windows(x, attrs, -np.inf):
-        out = window.copy() if out is None else np.maximum(out, window)
-    return [out.astype(x.dtype)]
+        if out is None:
+            out = window.copy()
+        else:
+            np.maximum(out, window, out=out)
+    return [out.astype(x.dtype, copy=False)]
 
 
 @op("AveragePool")
@@ -378,19 +395,25 @@ def _avgpool(inputs, attrs):
         total = window.astype(np.float64) if total is None else total + window
         v = np.ones_like(valid, np.float64) if include_pad else valid.astype(np.float64)
         count = v if count is None else count + v
+    if attrs.get("_nhwc"):
+        count = count[:, :, None]
     return [(total / count).astype(x.dtype)]
+
+
+def _spatial_axes(x, attrs):
+    return (1, 2) if attrs.get("_nhwc") else tuple(range(2, x.ndim))
 
 
 @op("GlobalAveragePool")
 def _gap(inputs, attrs):
     x = inputs[0]
-    return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype)]
+    return [x.mean(axis=_spatial_axes(x, attrs), keepdims=True).astype(x.dtype)]
 
 
 @op("GlobalMaxPool")
 def _gmp(inputs, attrs):
     x = inputs[0]
-    return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
+    return [x.max(axis=_spatial_axes(x, attrs), keepdims=True)]
 
 
 @op("Pad")

@@ -15,6 +15,7 @@ from .passes import eliminate_dead_nodes, fold_constants
 from .passes.binarize import binarize
 from .passes.fuse_sign import fold_affine, fuse_float_edges, fuse_signs
 from .passes.layout import cancel_transposes
+from .passes.nhwc import to_nhwc
 from .passes.validate import check_attributes
 
 SUPPORTED_OPS = set(OPS)
@@ -76,6 +77,7 @@ class InferenceSession:
             graph = cancel_transposes(fold_constants(graph))
             if binarize_layers:
                 graph = eliminate_dead_nodes(fuse_float_edges(fold_affine(fuse_signs(eliminate_dead_nodes(binarize(graph))))))
+            graph = to_nhwc(graph)
         self._graph = graph
         self._num_threads = num_threads
         try:
