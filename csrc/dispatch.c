@@ -57,7 +57,7 @@ static unsigned detect_supported(void) {
 #ifdef XNOR_X86
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return mask;
-    int popcnt = (c >> 23) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    int popcnt = (c >> 23) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
     if (!popcnt) mask &= ~(1u << XNOR_ISA_SCALAR); /* the scalar path uses the popcnt instruction */
     if (!(osxsave && avx)) return mask;
     uint64_t xcr0 = read_xcr0();
@@ -66,7 +66,7 @@ static unsigned detect_supported(void) {
     __cpuid_count(7, 0, a, b, c, d);
     int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     int vpopcntdq = (c >> 14) & 1;
-    if (os_ymm && avx2 && popcnt) mask |= 1u << XNOR_ISA_AVX2;
+    if (os_ymm && avx2 && fma && popcnt) mask |= 1u << XNOR_ISA_AVX2; /* FMA: the float conv kernel */
     if (os_zmm && avx512f && avx512bw && avx512vl && vpopcntdq) mask |= 1u << XNOR_ISA_AVX512;
 #endif
 #ifdef XNOR_ARM64

@@ -53,6 +53,25 @@ typedef void (*xnor_pack_f32_fn)(const float *x, size_t rows, size_t k, uint64_t
 typedef void (*xnor_threshold_pack_fn)(const int32_t *acc, const int32_t *thresholds,
                                        const uint64_t *flip_bits, size_t n, uint64_t *out);
 
+/* Float direct-conv block (fconv/fconv.c): npix output pixels, pixel q's tap (ky0, kx0) at
+ * x + q*pixel_stride, tap (ky, kx) a further (ky-ky0)*tap_h_stride + (kx-kx0)*tap_w_stride floats on;
+ * out[q*out_stride + o] = bias[o] + sum over taps in [ky0,ky1)x[kx0,kx1) and ci of x * w[ky][kx][ci][o]
+ * (w HWIO).  npix <= 4. */
+typedef void (*xnor_fconv_block_fn)(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
+                                    size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
+                                    size_t kernel_w, size_t in_c, const float *w, size_t out_c,
+                                    const float *bias, float *out, size_t out_stride);
+void xnor_fconv_block_ref(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
+                          size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
+                          size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
+                          float *out, size_t out_stride);
+#ifdef XNOR_X86
+void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
+                           size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
+                           size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
+                           float *out, size_t out_stride);
+#endif
+
 /* Register-only peak loop; returns binary MACs performed. */
 typedef double (*xnor_peak_fn)(uint64_t iters, uint64_t *sink);
 
@@ -66,6 +85,7 @@ typedef struct {
     xnor_pack_f32_fn pack_f32;
     xnor_threshold_pack_fn threshold_pack;
     xnor_peak_fn peak;
+    xnor_fconv_block_fn fconv_block; /* float direct conv; NULL: the portable loop */
 } xnor_kernels;
 
 /* The kernels of the active ISA (filled once by xnor_init). */

@@ -136,6 +136,22 @@ class CBackend:
         if status:
             self._check(status)
 
+    def conv2d_f32(self, x, w, bias, geometry, out, num_threads):
+        """Float NHWC conv (groups 1 with HWIO weights, or depthwise with (kh, kw, c) weights)."""
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_conv2d_f32(fb("float[]", x), fb("float[]", w),
+                                          fb("float[]", bias) if bias is not None else self.ffi.NULL,
+                                          self._conv_params(geometry), fb("float[]", out), num_threads)
+        if status:
+            self._check(status)
+
+    def pool2d_f32(self, x, geometry, kind, out, num_threads):
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_pool2d_f32(fb("float[]", x), self._conv_params(geometry), kind, fb("float[]", out),
+                                          num_threads)
+        if status:
+            self._check(status)
+
     def num_threads(self):
         return int(self.lib.xnor_num_threads())
 

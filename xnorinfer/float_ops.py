@@ -330,7 +330,8 @@ def _conv(inputs, attrs):
     kernel, strides, dilations = _spatial(attrs, w.shape)
     pads = conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides, dilations)
     y = ops.conv2d(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w if nhwc else w.transpose(0, 2, 3, 1),
-                   b, stride=strides, padding=pads, dilation=dilations, groups=attrs.get("group", 1))
+                   b, stride=strides, padding=pads, dilation=dilations, groups=attrs.get("group", 1),
+                   num_threads=attrs.get("_threads"))
     return [(y if nhwc else np.ascontiguousarray(y.transpose(0, 3, 1, 2))).astype(x.dtype, copy=False)]
 
 
@@ -372,11 +373,23 @@ def _pool_windows(x, attrs, fill):
             yield xp[lead + sl], valid[sl]
 
 
+def _pool_c(x, attrs, kind):
+    """An NHWC float32 pool through the C kernel, or None (NCHW, ceil mode, no C library)."""
+    if not attrs.get("_nhwc") or attrs.get("ceil_mode", 0) or x.dtype != np.float32:
+        return None
+    kernel, strides, dilations = _spatial(attrs)
+    pads = conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides, dilations)
+    return ops.pool2d_nhwc(x, kind, kernel, stride=strides, padding=pads, dilation=dilations,
+                           num_threads=attrs.get("_threads"))
+
+
 @op("MaxPool")
 def _maxpool(inputs, attrs):
     x = inputs[0]
     _require_2d(x, "MaxPool")
-    out = None
+    out = _pool_c(x, attrs, "max")
+    if out is not None:
+        return [out]
     for window, _ in _pool_windows(x, attrs, -np.inf):
         if out is None:
             out = window.copy()
@@ -389,8 +402,11 @@ def _maxpool(inputs, attrs):
 def _avgpool(inputs, attrs):
     x = inputs[0]
     _require_2d(x, "AveragePool")
-    total, count = None, None
     include_pad = attrs.get("count_include_pad", 0)
+    out = _pool_c(x, attrs, "avg_include_pad" if include_pad else "avg")
+    if out is not None:
+        return [out]
+    total, count = None, None
     for window, valid in _pool_windows(x, attrs, 0.0):
         total = window.astype(np.float64) if total is None else total + window
         v = np.ones_like(valid, np.float64) if include_pad else valid.astype(np.float64)

@@ -360,9 +360,25 @@ def _float_nhwc(x, name="x"):
     return x
 
 
-def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
-    """Float 2-D convolution, NHWC input and OHWI weights (zero padding): im2col as one strided copy,
-    then one matrix product per group through numpy's BLAS."""
+# Float convs with at most this many multiply-accumulates per output run as direct NHWC convolutions in
+# C; larger ones (and anything the C kernel does not cover) go through im2col and BLAS, which wins once
+# the product is big enough to amortise the copy.  A 1x1 conv needs no im2col, so BLAS takes it unless
+# its input has only a few channels (measured on QuickNet's and BinaryAlexNet's float layers).
+DIRECT_CONV_MAX_K = 1024
+DIRECT_CONV_1X1_MAX_C = 32
+
+
+def _direct_conv_weights(w, groups):
+    """OHWI weights as the C float conv wants them: HWIO (groups 1) or (kh, kw, c) (depthwise)."""
+    if groups == 1:
+        return np.ascontiguousarray(w.transpose(1, 2, 3, 0), np.float32)
+    return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0), np.float32)
+
+
+def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num_threads=None):
+    """Float 2-D convolution, NHWC input and OHWI weights (zero padding).  Float32 convs with groups 1
+    and a small receptive field, and depthwise convs, run as direct convolutions in C (threaded);
+    the rest as im2col (one strided copy) and one matrix product per group through numpy's BLAS."""
     x = _float_nhwc(x)
     w = np.asarray(w)
     if w.ndim != 4:
@@ -373,6 +389,15 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     if c % groups or o % groups or cg != c // groups:
         raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
     geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), stride, padding, dilation, groups, 0)
+    backend = get_backend()
+    depthwise = groups == c == o and groups > 1
+    if hasattr(backend, "conv2d_f32") and x.dtype == _F32 and w.dtype == _F32 and \
+            (depthwise or groups == 1 and kh * kw * c <= DIRECT_CONV_MAX_K and (kh * kw > 1 or c <= DIRECT_CONV_1X1_MAX_C)):
+        b = None if bias is None else _per_channel(bias, o, "bias")
+        out = np.empty((n, oh, ow, o), np.float32)
+        backend.conv2d_f32(np.ascontiguousarray(x), _direct_conv_weights(w, groups), b, geometry, out,
+                           _threads(num_threads))
+        return out
     top, bottom, left, right = (geometry[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
     sh, sw, dh, dw = (geometry[k] for k in ("stride_h", "stride_w", "dilation_h", "dilation_w"))
     dtype = np.result_type(x.dtype, w.dtype)
@@ -423,8 +448,30 @@ def dense(x, w, bias=None):
     return y + bias if bias is not None else y
 
 
-def avg_pool2d(x, kernel_size, *, stride=None, padding=0, count_include_pad=False):
+_POOL_KINDS = {"max": 0, "avg": 1, "avg_include_pad": 2}
+
+
+def pool2d_nhwc(x, kind, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):
+    """Max or average pooling of NHWC float32 in C; None when the C library is not there (callers then
+    use numpy).  kind: "max" (padded taps ignored), "avg" (mean of the taps inside the input),
+    "avg_include_pad"."""
+    backend = get_backend()
+    x = _float_nhwc(x)
+    if not hasattr(backend, "pool2d_f32") or x.dtype != _F32:
+        return None
+    geometry, (oh, ow) = _geometry(x.shape, x.shape[3], x.shape[3], kernel_size,
+                                   kernel_size if stride is None else stride, padding, dilation, 1, 0)
+    out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.float32)
+    backend.pool2d_f32(np.ascontiguousarray(x), geometry, _POOL_KINDS[kind], out, _threads(num_threads))
+    return out
+
+
+def avg_pool2d(x, kernel_size, *, stride=None, padding=0, count_include_pad=False, num_threads=None):
     """Average pooling over NHWC float input (padded taps excluded from the count unless asked)."""
+    out = pool2d_nhwc(x, "avg_include_pad" if count_include_pad else "avg", kernel_size, stride=stride,
+                      padding=padding, num_threads=num_threads)
+    if out is not None:
+        return out
     x = _float_nhwc(x)
     kh, kw = _pair(kernel_size, "kernel_size")
     geometry, (oh, ow) = _geometry(x.shape, x.shape[3], x.shape[3], (kh, kw),

@@ -15,8 +15,8 @@ class Step:
     fn: object
 
 
-def _float_step(node):
-    fn, attrs = OPS[node.op], node.attrs
+def _float_step(node, num_threads):
+    fn, attrs = OPS[node.op], dict(node.attrs, _threads=num_threads)  # float convs and pools thread in C
 
     def run(*args):
         return fn(list(args), attrs)
@@ -30,7 +30,7 @@ def build(graph, num_threads=None):
             single = MAKERS[node.op](node, num_threads, graph.constants)
             steps.append(Step(node, lambda *args, _f=single: [_f(*args)]))
         else:
-            steps.append(Step(node, _float_step(node)))
+            steps.append(Step(node, _float_step(node, num_threads)))
     return steps
 
 

@@ -152,6 +152,22 @@ XNOR_API xnor_status xnor_bdense(const uint64_t *x, const uint64_t *w, size_t ba
 XNOR_API xnor_status xnor_bmaxpool2d(const uint64_t *x, const xnor_conv_params *p, uint64_t *out,
                                      int num_threads);
 
+/* ---- Float layers (the float ops around binary layers), NHWC float32 ---------------------------
+ * Same geometry fields as xnor_conv_params; padding is zero padding (conv) or ignored taps (pools).
+ * xnor_conv2d_f32: groups 1 with weights HWIO (kernel_h, kernel_w, in_c, out_c), or depthwise
+ * (groups = in_c = out_c) with weights (kernel_h, kernel_w, channels); bias per output channel or NULL.
+ * out: (batch, out_h, out_w, out_c).  Rounding is float32 with fused multiply-adds where the CPU has
+ * them (not bit-identical to another implementation's order of additions). */
+XNOR_API xnor_status xnor_conv2d_f32(const float *x, const float *w, const float *bias,
+                                     const xnor_conv_params *p, float *out, int num_threads);
+
+/* Pooling: MAX (padded taps ignored; a window of padding only gives -inf; NaN propagates), AVG (the
+ * mean of the taps inside the input, summed in double), AVG_INCLUDE_PAD (sum over kernel_h*kernel_w).
+ * in_c = out_c = channels; out: (batch, out_h, out_w, channels). */
+typedef enum { XNOR_POOL_MAX = 0, XNOR_POOL_AVG = 1, XNOR_POOL_AVG_INCLUDE_PAD = 2 } xnor_pool_kind;
+XNOR_API xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool_kind kind,
+                                     float *out, int num_threads);
+
 /* Register-only XOR-popcount-accumulate loop of the active ISA, `iters` iterations; returns the number
  * of binary multiply-accumulates it performed (the benchmark divides by its wall time to get the
  * CPU's peak) and stores a checksum in *sink so nothing is optimised away. */

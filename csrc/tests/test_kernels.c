@@ -212,6 +212,102 @@ static void check_bmaxpool(const char *isa) {
     free(x); free(out);
 }
 
+static float rnd_float(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+
+/* Float NHWC conv (groups 1, HWIO weights; or depthwise) and pools against plain loops in double. */
+static void check_float_layers(const char *isa) {
+    xnor_conv_params p = {0};
+    int depthwise = rnd() % 3 == 0;
+    p.batch = (size_t)rnd_range(1, 2), p.in_h = (size_t)rnd_range(1, 12), p.in_w = (size_t)rnd_range(1, 13);
+    p.in_c = (size_t)rnd_range(1, 40), p.out_c = depthwise ? p.in_c : (size_t)rnd_range(1, 40);
+    p.kernel_h = (size_t)rnd_range(1, 4), p.kernel_w = (size_t)rnd_range(1, 4);
+    p.stride_h = (size_t)rnd_range(1, 3), p.stride_w = (size_t)rnd_range(1, 3);
+    p.dilation_h = (size_t)rnd_range(1, 2), p.dilation_w = (size_t)rnd_range(1, 2);
+    p.pad_top = (size_t)rnd_range(0, 2), p.pad_bottom = (size_t)rnd_range(0, 2);
+    p.pad_left = (size_t)rnd_range(0, 2), p.pad_right = (size_t)rnd_range(0, 2);
+    p.groups = depthwise ? p.in_c : 1;
+    size_t oh, ow;
+    if (xnor_conv_output_size(&p, &oh, &ow) != XNOR_OK) return; /* the kernel does not fit: draw again */
+    size_t cin = p.in_c, cout = p.out_c, nw = p.kernel_h * p.kernel_w * (depthwise ? 1 : cin) * cout;
+    float *x = malloc(p.batch * p.in_h * p.in_w * cin * 4), *w = malloc(nw * 4), *bias = malloc(cout * 4);
+    float *out = malloc(p.batch * oh * ow * cout * 4 + 4), *pooled = malloc(p.batch * oh * ow * cin * 4 + 4);
+    for (size_t i = 0; i < p.batch * p.in_h * p.in_w * cin; i++) x[i] = rnd_float();
+    for (size_t i = 0; i < nw; i++) w[i] = rnd_float();
+    for (size_t i = 0; i < cout; i++) bias[i] = rnd_float();
+    const float *use_bias = rnd() % 2 ? bias : NULL;
+    int threads = (int)(1 + rnd() % 2);
+    cases++;
+    xnor_status st = xnor_conv2d_f32(x, w, use_bias, &p, out, threads);
+    if (st != XNOR_OK) {
+        printf("FAIL %s conv2d_f32: status %d (%s)\n", isa, st, xnor_last_error());
+        failures++;
+        goto pools;
+    }
+    for (size_t b = 0; b < p.batch; b++)
+        for (size_t oy = 0; oy < oh; oy++)
+            for (size_t ox = 0; ox < ow; ox++)
+                for (size_t o = 0; o < cout; o++) {
+                    double want = use_bias ? use_bias[o] : 0.0, mag = fabs(want);
+                    for (size_t ky = 0; ky < p.kernel_h; ky++)
+                        for (size_t kx = 0; kx < p.kernel_w; kx++) {
+                            long iy = (long)(oy * p.stride_h + ky * p.dilation_h) - (long)p.pad_top;
+                            long ix = (long)(ox * p.stride_w + kx * p.dilation_w) - (long)p.pad_left;
+                            if (iy < 0 || ix < 0 || iy >= (long)p.in_h || ix >= (long)p.in_w) continue;
+                            const float *xp = x + ((b * p.in_h + (size_t)iy) * p.in_w + (size_t)ix) * cin;
+                            size_t tap = ky * p.kernel_w + kx;
+                            for (size_t ci = depthwise ? o : 0; ci < (depthwise ? o + 1 : cin); ci++) {
+                                double v = (double)xp[ci] * (depthwise ? w[tap * cout + o] : w[(tap * cin + ci) * cout + o]);
+                                want += v, mag += fabs(v);
+                            }
+                        }
+                    float got = out[((b * oh + oy) * ow + ox) * cout + o];
+                    if (!(fabs(got - want) <= 1e-5 * mag + 1e-6)) {
+                        printf("FAIL %s conv2d_f32%s %zux%zux%zu->%zu k%zux%zu at (%zu,%zu,%zu,%zu): got %g want %g\n",
+                               isa, depthwise ? " depthwise" : "", p.in_h, p.in_w, cin, cout, p.kernel_h,
+                               p.kernel_w, b, oy, ox, o, got, want);
+                        failures++;
+                        goto pools;
+                    }
+                }
+pools:
+    p.out_c = p.in_c, p.groups = 1;
+    for (int kind = 0; kind < 3; kind++) {
+        cases++;
+        st = xnor_pool2d_f32(x, &p, (xnor_pool_kind)kind, pooled, threads);
+        if (st != XNOR_OK) {
+            printf("FAIL %s pool2d_f32 kind %d: status %d (%s)\n", isa, kind, st, xnor_last_error());
+            failures++;
+            continue;
+        }
+        int bad = 0;
+        for (size_t b = 0; b < p.batch && !bad; b++)
+            for (size_t oy = 0; oy < oh && !bad; oy++)
+                for (size_t ox = 0; ox < ow && !bad; ox++)
+                    for (size_t c = 0; c < cin && !bad; c++) {
+                        double sum = 0.0, count = 0.0;
+                        float mx = -INFINITY;
+                        for (size_t ky = 0; ky < p.kernel_h; ky++)
+                            for (size_t kx = 0; kx < p.kernel_w; kx++) {
+                                long iy = (long)(oy * p.stride_h + ky * p.dilation_h) - (long)p.pad_top;
+                                long ix = (long)(ox * p.stride_w + kx * p.dilation_w) - (long)p.pad_left;
+                                if (iy < 0 || ix < 0 || iy >= (long)p.in_h || ix >= (long)p.in_w) continue;
+                                float v = x[((b * p.in_h + (size_t)iy) * p.in_w + (size_t)ix) * cin + c];
+                                mx = v > mx ? v : mx, sum += v, count += 1.0;
+                            }
+                        if (kind == 2) count = (double)(p.kernel_h * p.kernel_w);
+                        float want = kind == 0 ? mx : (float)(sum / count);
+                        float got = pooled[((b * oh + oy) * ow + ox) * cin + c];
+                        if (!(got == want || (got != got && want != want))) { /* exact, NaN for 0/0 */
+                            printf("FAIL %s pool2d_f32 kind %d at (%zu,%zu,%zu,%zu): got %g want %g\n", isa, kind,
+                                   b, oy, ox, c, got, want);
+                            failures++;
+                            bad = 1;
+                        }
+                    }
+    }
+    free(x); free(w); free(bias); free(out); free(pooled);
+}
+
 static void check_errors(void) {
     uint64_t w = 0;
     int32_t c = 0;
@@ -220,6 +316,22 @@ static void check_errors(void) {
         xnor_pack(&w, (xnor_dtype)99, 1, 1, &w) != XNOR_EINVAL ||
         xnor_bgemm(&w, &w, &c, SIZE_MAX / 2, SIZE_MAX / 2, 64, 1) != XNOR_EINVAL) {
         printf("FAIL bad arguments were not rejected\n");
+        failures++;
+    }
+    xnor_conv_params p = {1, 4, 4, 6, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2, 0};
+    float f[256] = {0};
+    cases++;
+    if (xnor_conv2d_f32(f, f, NULL, &p, f, 1) != XNOR_EINVAL /* groups 2: neither 1 nor depthwise */ ||
+        xnor_conv2d_f32(NULL, f, NULL, &p, f, 1) != XNOR_EINVAL || xnor_pool2d_f32(f, &p, XNOR_POOL_MAX, f, 1) !=
+        XNOR_EINVAL /* in_c != out_c */ || xnor_pool2d_f32(f, NULL, XNOR_POOL_MAX, f, 1) != XNOR_EINVAL) {
+        printf("FAIL bad float-layer arguments were not rejected\n");
+        failures++;
+    }
+    p.out_c = p.in_c, p.groups = 1, p.kernel_h = 9; /* the kernel does not fit the input */
+    cases++;
+    if (xnor_pool2d_f32(f, &p, XNOR_POOL_AVG, f, 1) != XNOR_EINVAL || xnor_pool2d_f32(f, &p, (xnor_pool_kind)7, f, 1) !=
+        XNOR_EINVAL) {
+        printf("FAIL bad pooling arguments were not rejected\n");
         failures++;
     }
 }
@@ -251,6 +363,7 @@ int main(void) {
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name);
         for (int i = 0; i < 60; i++) check_bconv(name);
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
+        for (int i = 0; i < 150; i++) check_float_layers(name);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
     }
     check_errors();

@@ -1,0 +1,227 @@
+/* Float layers on NHWC float32 activations: direct convolution (groups 1 or depthwise) and max /
+ * average pooling, threaded over output rows.
+ *
+ * These are the float ops around binary layers (a network's stem, QuickNet's depthwise transitions,
+ * pools between blocks).  Their arithmetic is small; through numpy they cost memory passes and
+ * strided copies (im2col of a 3-channel input copies 3 floats at a time), so here each output pixel
+ * is computed once, in L1, straight from the input.
+ *
+ * Direct conv: weights HWIO (kernel_h, kernel_w, in_c, out_c), so a tap's contribution to every output
+ * channel is a contiguous vector.  The active ISA may supply a register-tiled block kernel (several
+ * pixels x 16 channels, FMA); the portable loop here is the reference beside it.  Padded taps are skipped
+ * (zero padding).  Depthwise: weights (kernel_h, kernel_w, channels).  Average pooling sums in double
+ * in tap order and divides once, as the numpy float op does, so both give the same float32.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../internal.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORIZE __attribute__((optimize("tree-vectorize")))
+#else
+#define VECTORIZE
+#endif
+
+typedef struct {
+    const float *x, *w, *bias;
+    const xnor_conv_params *p;
+    float *out;
+    size_t out_h, out_w;
+    int kind;                 /* FCONV_*, or a pooling kind */
+    xnor_fconv_block_fn block;
+} fjob;
+
+enum { FCONV_DIRECT = 0, FCONV_DEPTHWISE = 1, FPOOL_MAX = 2, FPOOL_AVG = 3, FPOOL_AVG_INCLUDE_PAD = 4 };
+
+/* The taps of output (oy, ox) inside the input: ky in [*ky0, *ky1), kx in [*kx0, *kx1). */
+static void valid_taps(const xnor_conv_params *p, size_t oy, size_t ox, size_t *ky0, size_t *ky1,
+                       size_t *kx0, size_t *kx1) {
+    long y = (long)(oy * p->stride_h) - (long)p->pad_top, x = (long)(ox * p->stride_w) - (long)p->pad_left;
+    long dh = (long)p->dilation_h, dw = (long)p->dilation_w;
+    size_t a = 0, b = p->kernel_h, c = 0, d = p->kernel_w;
+    while (a < b && y + (long)a * dh < 0) a++;
+    while (b > a && y + (long)(b - 1) * dh >= (long)p->in_h) b--;
+    while (c < d && x + (long)c * dw < 0) c++;
+    while (d > c && x + (long)(d - 1) * dw >= (long)p->in_w) d--;
+    *ky0 = a, *ky1 = b, *kx0 = c, *kx1 = d;
+}
+
+/* Input element (channel 0) of tap (ky, kx) of output (b, oy, ox); only called for valid taps. */
+static const float *tap_ptr(const fjob *job, size_t b, size_t oy, size_t ox, size_t ky, size_t kx) {
+    const xnor_conv_params *p = job->p;
+    size_t iy = oy * p->stride_h + ky * p->dilation_h - p->pad_top;
+    size_t ix = ox * p->stride_w + kx * p->dilation_w - p->pad_left;
+    return job->x + ((b * p->in_h + iy) * p->in_w + ix) * p->in_c;
+}
+
+VECTORIZE
+void xnor_fconv_block_ref(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
+                          size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
+                          size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
+                          float *out, size_t out_stride) {
+    for (size_t q = 0; q < npix; q++) {
+        float *restrict acc = out + q * out_stride;
+        for (size_t o = 0; o < out_c; o++) acc[o] = bias ? bias[o] : 0.0f;
+        for (size_t ky = ky0; ky < ky1; ky++)
+            for (size_t kx = kx0; kx < kx1; kx++) {
+                const float *xt = x + q * pixel_stride + (ky - ky0) * tap_h_stride + (kx - kx0) * tap_w_stride;
+                const float *restrict wt = w + (ky * kernel_w + kx) * in_c * out_c;
+                for (size_t ci = 0; ci < in_c; ci++) {
+                    float xv = xt[ci];
+                    const float *restrict wr = wt + ci * out_c;
+                    for (size_t o = 0; o < out_c; o++) acc[o] += xv * wr[o];
+                }
+            }
+    }
+}
+
+VECTORIZE
+static void depthwise_pixel(const fjob *job, size_t b, size_t oy, size_t ox, float *restrict acc) {
+    const xnor_conv_params *p = job->p;
+    size_t c = p->out_c, ky0, ky1, kx0, kx1;
+    for (size_t o = 0; o < c; o++) acc[o] = job->bias ? job->bias[o] : 0.0f;
+    valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
+    for (size_t ky = ky0; ky < ky1; ky++)
+        for (size_t kx = kx0; kx < kx1; kx++) {
+            const float *restrict xt = tap_ptr(job, b, oy, ox, ky, kx);
+            const float *restrict wt = job->w + (ky * p->kernel_w + kx) * c;
+            for (size_t o = 0; o < c; o++) acc[o] += xt[o] * wt[o];
+        }
+}
+
+VECTORIZE
+static void pool_pixel(const fjob *job, size_t b, size_t oy, size_t ox, float *restrict out, double *restrict sum) {
+    const xnor_conv_params *p = job->p;
+    size_t c = p->in_c, ky0, ky1, kx0, kx1;
+    valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
+    if (job->kind == FPOOL_MAX) {
+        for (size_t o = 0; o < c; o++) out[o] = -INFINITY; /* a window of padding only: -inf, as in float */
+        for (size_t ky = ky0; ky < ky1; ky++)
+            for (size_t kx = kx0; kx < kx1; kx++) {
+                const float *restrict xt = tap_ptr(job, b, oy, ox, ky, kx);
+                for (size_t o = 0; o < c; o++) out[o] = (xt[o] > out[o]) | (xt[o] != xt[o]) ? xt[o] : out[o]; /* NaN sticks */
+            }
+        return;
+    }
+    for (size_t o = 0; o < c; o++) sum[o] = 0.0;
+    for (size_t ky = ky0; ky < ky1; ky++)
+        for (size_t kx = kx0; kx < kx1; kx++) {
+            const float *restrict xt = tap_ptr(job, b, oy, ox, ky, kx);
+            for (size_t o = 0; o < c; o++) sum[o] += (double)xt[o];
+        }
+    double count = job->kind == FPOOL_AVG_INCLUDE_PAD ? (double)(p->kernel_h * p->kernel_w)
+                                                       : (double)((ky1 - ky0) * (kx1 - kx0));
+    for (size_t o = 0; o < c; o++) out[o] = (float)(sum[o] / count);
+}
+
+/* One output row of a direct conv: interior pixels in blocks of up to 4 through the block kernel. */
+static void direct_row(const fjob *job, size_t b, size_t oy) {
+    const xnor_conv_params *p = job->p;
+    size_t ow = job->out_w, oc = p->out_c, ky0, ky1, kx0, kx1;
+    float *row = job->out + (b * job->out_h + oy) * ow * oc;
+    size_t tap_h = p->dilation_h * p->in_w * p->in_c, tap_w = p->dilation_w * p->in_c;
+    size_t pixel_stride = p->stride_w * p->in_c;
+    for (size_t ox = 0; ox < ow;) {
+        valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
+        size_t n = 1;
+        if (kx0 == 0 && kx1 == p->kernel_w) { /* interior along x: extend the block while it stays so */
+            size_t a, bb, c, d;
+            while (n < 4 && ox + n < ow) {
+                valid_taps(p, oy, ox + n, &a, &bb, &c, &d);
+                if (c != 0 || d != p->kernel_w) break;
+                n++;
+            }
+        }
+        float *dst = row + ox * oc;
+        if (ky0 == ky1 || kx0 == kx1) { /* no tap inside the input: the bias alone */
+            for (size_t q = 0; q < n; q++)
+                for (size_t o = 0; o < oc; o++) dst[q * oc + o] = job->bias ? job->bias[o] : 0.0f;
+        } else {
+            job->block(tap_ptr(job, b, oy, ox, ky0, kx0), pixel_stride, n, tap_h, tap_w, ky0, ky1, kx0, kx1,
+                       p->kernel_w, p->in_c, job->w, oc, job->bias, dst, oc);
+        }
+        ox += n;
+    }
+}
+
+static void ftask(void *ctx, int t, int nt) {
+    fjob *job = ctx;
+    const xnor_conv_params *p = job->p;
+    size_t rows = p->batch * job->out_h, r0, r1;
+    xnor_split(rows, 1, t, nt, &r0, &r1);
+    double *sum = NULL;
+    if (job->kind == FPOOL_AVG || job->kind == FPOOL_AVG_INCLUDE_PAD) {
+        sum = malloc(p->in_c * sizeof(double));
+        if (!sum) { /* cannot happen for sizes that passed validation, but never write garbage */
+            for (size_t r = r0; r < r1; r++)
+                for (size_t i = 0; i < job->out_w * p->in_c; i++) job->out[r * job->out_w * p->in_c + i] = NAN;
+            return;
+        }
+    }
+    for (size_t r = r0; r < r1; r++) {
+        size_t b = r / job->out_h, oy = r % job->out_h;
+        if (job->kind == FCONV_DIRECT) {
+            direct_row(job, b, oy);
+            continue;
+        }
+        for (size_t ox = 0; ox < job->out_w; ox++) {
+            float *dst = job->out + (r * job->out_w + ox) * p->out_c;
+            if (job->kind == FCONV_DEPTHWISE) depthwise_pixel(job, b, oy, ox, dst);
+            else pool_pixel(job, b, oy, ox, dst, sum);
+        }
+    }
+    free(sum);
+}
+
+static int mul_ok(size_t a, size_t b, size_t *r) {
+    if (a && b > SIZE_MAX / a) return 0;
+    *r = a * b;
+    return 1;
+}
+
+static xnor_status run(fjob *job, int num_threads) {
+    const xnor_conv_params *p = job->p;
+    xnor_status st = xnor_init();
+    if (st != XNOR_OK) return st;
+    if (!job->x || !job->out || (job->kind <= FCONV_DEPTHWISE && !job->w))
+        return xnor_fail(XNOR_EINVAL, "float layer: null pointer");
+    if (!p->batch || !p->in_c || !p->out_c) return xnor_fail(XNOR_EINVAL, "float layer: sizes must be >= 1");
+    if ((st = xnor_conv_output_size(p, &job->out_h, &job->out_w)) != XNOR_OK) return st;
+    size_t in, out, wsize, tmp;
+    if (!mul_ok(p->batch, p->in_h, &tmp) || !mul_ok(tmp, p->in_w, &tmp) || !mul_ok(tmp, p->in_c, &in) ||
+        in > SIZE_MAX / 8 || !mul_ok(p->batch, job->out_h, &tmp) || !mul_ok(tmp, job->out_w, &tmp) ||
+        !mul_ok(tmp, p->out_c, &out) || out > SIZE_MAX / 8 || !mul_ok(p->kernel_h, p->kernel_w, &tmp) ||
+        !mul_ok(tmp, p->in_c, &tmp) || !mul_ok(tmp, p->out_c, &wsize) || wsize > SIZE_MAX / 8)
+        return xnor_fail(XNOR_EINVAL, "float layer: the tensors are too large for the address space");
+    size_t work;
+    if (!mul_ok(out, job->kind == FCONV_DIRECT ? p->kernel_h * p->kernel_w * p->in_c : p->kernel_h * p->kernel_w, &work))
+        work = SIZE_MAX;
+    xnor_parallel(xnor_threads_for(work, 1 << 16, num_threads), ftask, job);
+    return XNOR_OK;
+}
+
+xnor_status xnor_conv2d_f32(const float *x, const float *w, const float *bias, const xnor_conv_params *p,
+                            float *out, int num_threads) {
+    if (!p) return xnor_fail(XNOR_EINVAL, "conv2d_f32: null pointer");
+    fjob job = {x, w, bias, p, out, 0, 0, FCONV_DIRECT, NULL};
+    if (p->groups == p->in_c && p->groups == p->out_c && p->groups > 1) {
+        job.kind = FCONV_DEPTHWISE;
+    } else if (p->groups != 1) {
+        return xnor_fail(XNOR_EINVAL, "conv2d_f32: groups must be 1 or in_c = out_c (depthwise), got %zu", p->groups);
+    }
+    xnor_status st = xnor_init();
+    if (st != XNOR_OK) return st;
+    job.block = xnor_active()->fconv_block ? xnor_active()->fconv_block : xnor_fconv_block_ref;
+    return run(&job, num_threads);
+}
+
+xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool_kind kind, float *out,
+                            int num_threads) {
+    if (!p) return xnor_fail(XNOR_EINVAL, "pool2d_f32: null pointer");
+    if (p->in_c != p->out_c) return xnor_fail(XNOR_EINVAL, "pool2d_f32: in_c and out_c must be equal");
+    if (kind != XNOR_POOL_MAX && kind != XNOR_POOL_AVG && kind != XNOR_POOL_AVG_INCLUDE_PAD)
+        return xnor_fail(XNOR_EINVAL, "pool2d_f32: unknown pooling kind %d", (int)kind);
+    fjob job = {x, NULL, NULL, p, out, 0, 0, FPOOL_MAX + (int)kind, NULL};
+    return run(&job, num_threads);
+}

@@ -1,0 +1,130 @@
+"""Float layers around the binary ones (ops.conv2d, the float pools of the graph executor) on every
+path: the C direct / depthwise conv and pools on each ISA, and numpy/BLAS under the Numba backend,
+against plain float64 loops.  Convs agree to float32 rounding (sums run in another order, with FMA);
+max pooling exactly; average pooling exactly on the C paths (double sums in tap order, one division)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from xnorinfer import ops
+from xnorinfer.float_ops import OPS
+
+
+def conv_f64(x, w_ohwi, bias, stride, pads, dilation, groups):
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w_ohwi.shape
+    (sh, sw), (dh, dw), (top, bottom, left, right) = stride, dilation, pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + left + right - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, oh, ow, o)) + (0 if bias is None else bias)
+    mag = np.zeros((n, oh, ow, o)) + (0 if bias is None else np.abs(bias))
+    og = o // groups
+    for ky in range(kh):
+        for kx in range(kw):
+            tap = xp[:, ky * dh: ky * dh + sh * (oh - 1) + 1: sh, kx * dw: kx * dw + sw * (ow - 1) + 1: sw, :]
+            for g in range(groups):
+                wg = w_ohwi[g * og:(g + 1) * og, ky, kx, :].astype(np.float64)
+                part = tap[..., g * cg:(g + 1) * cg]
+                out[..., g * og:(g + 1) * og] += np.einsum("nhwc,oc->nhwo", part, wg)
+                mag[..., g * og:(g + 1) * og] += np.einsum("nhwc,oc->nhwo", np.abs(part), np.abs(wg))
+    return out, mag
+
+
+def pool_f64(x, kind, kernel, stride, pads, dilation):
+    """Tap-order float64 sums and maxima over the taps inside the input."""
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw), (dh, dw), (top, bottom, left, right) = kernel, stride, dilation, pads
+    oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + left + right - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty((n, oh, ow, c), np.float32)
+    for oy in range(oh):
+        for ox in range(ow):
+            total, count, best = np.zeros((n, c)), 0, np.full((n, c), -np.inf, np.float32)
+            for ky in range(kh):
+                for kx in range(kw):
+                    iy, ix = oy * sh + ky * dh - top, ox * sw + kx * dw - left
+                    if 0 <= iy < h and 0 <= ix < w:
+                        total += x[:, iy, ix, :].astype(np.float64)
+                        best = np.maximum(best, x[:, iy, ix, :])
+                        count += 1
+            if kind == "max":
+                out[:, oy, ox] = best
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[:, oy, ox] = (total / (kh * kw if kind == "avg_include_pad" else count)).astype(np.float32)
+    return out
+
+
+geometry = st.fixed_dictionaries(dict(
+    n=st.integers(1, 2), h=st.integers(1, 11), w=st.integers(1, 11), c=st.integers(1, 40),
+    o=st.integers(1, 40), kh=st.integers(1, 5), kw=st.integers(1, 5), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), pads=st.tuples(*[st.integers(0, 2)] * 4),
+    depthwise=st.booleans(), bias=st.booleans(), threads=st.integers(1, 2)))
+
+
+def _fits(g):
+    return g["h"] + g["pads"][0] + g["pads"][1] >= g["dilation"][0] * (g["kh"] - 1) + 1 and \
+        g["w"] + g["pads"][2] + g["pads"][3] >= g["dilation"][1] * (g["kw"] - 1) + 1
+
+
+@settings(max_examples=60)
+@given(g=geometry, seed=st.integers(0, 2**32 - 1))
+def test_conv2d_against_float64(kernel_path, g, seed):
+    if not _fits(g):
+        return
+    rng = np.random.default_rng(seed)
+    c = g["c"]
+    o, groups = (c, c) if g["depthwise"] else (g["o"], 1)
+    x = rng.normal(size=(g["n"], g["h"], g["w"], c)).astype(np.float32)
+    w = rng.normal(size=(o, g["kh"], g["kw"], c // groups)).astype(np.float32)
+    bias = rng.normal(size=o).astype(np.float32) if g["bias"] else None
+    got = ops.conv2d(x, w, bias, stride=g["stride"], padding=g["pads"], dilation=g["dilation"], groups=groups,
+                     num_threads=g["threads"])
+    want, mag = conv_f64(x, w, bias, g["stride"], g["pads"], g["dilation"], groups)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert np.all(np.abs(got - want) <= 1e-5 * mag + 1e-6)
+
+
+@settings(max_examples=60)
+@given(g=geometry, seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["max", "avg", "avg_include_pad"]))
+def test_nhwc_pools_against_float64(kernel_path, g, seed, kind):
+    """The graph executor's MaxPool / AveragePool in NHWC (what passes/nhwc.py plans)."""
+    if not _fits(g):
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(g["n"], g["h"], g["w"], g["c"])).astype(np.float32)
+    top, bottom, left, right = g["pads"]
+    attrs = dict(kernel_shape=[g["kh"], g["kw"]], strides=list(g["stride"]), dilations=list(g["dilation"]),
+                 pads=[top, left, bottom, right], _nhwc=1, _threads=g["threads"])
+    if kind != "max":
+        if g["dilation"] != (1, 1):
+            return  # ONNX AveragePool has dilations only from opset 19; the numpy path has none
+        attrs["count_include_pad"] = int(kind == "avg_include_pad")
+    got = OPS["MaxPool" if kind == "max" else "AveragePool"]([x], attrs)[0]
+    want = pool_f64(x, kind, (g["kh"], g["kw"]), g["stride"], (top, bottom, left, right), g["dilation"])
+    assert got.shape == want.shape
+    if kind == "max" or kernel_path.name == "c":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_float_conv_rejects_what_c_does_not_cover(kernel_path):
+    """Grouped (not depthwise) and float64 convs take the BLAS path and still compute the right thing."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 6, 6, 8)).astype(np.float32)
+    w = rng.normal(size=(4, 3, 3, 4)).astype(np.float32)
+    got = ops.conv2d(x, w, padding=1, groups=2)
+    want, mag = conv_f64(x, w, None, (1, 1), (1, 1, 1, 1), (1, 1), 2)
+    assert np.all(np.abs(got - want) <= 1e-5 * mag + 1e-6)
+    got64 = ops.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1, groups=2)
+    assert got64.dtype == np.float64 and np.allclose(got64, want)
+
+
+@pytest.mark.parametrize("bad", [dict(stride=0), dict(padding=-1), dict(groups=3)])
+def test_float_conv_bad_arguments(kernel_path, bad):
+    x = np.zeros((1, 5, 5, 6), np.float32)
+    w = np.zeros((6, 3, 3, 1 if bad.get("groups") else 6), np.float32)
+    with pytest.raises(ValueError):
+        ops.conv2d(x, w, **bad)
