@@ -55,20 +55,21 @@ typedef void (*xnor_threshold_pack_fn)(const int32_t *acc, const int32_t *thresh
 
 /* Float direct-conv block (fconv/fconv.c): npix output pixels, pixel q's tap (ky0, kx0) at
  * x + q*pixel_stride, tap (ky, kx) a further (ky-ky0)*tap_h_stride + (kx-kx0)*tap_w_stride floats on;
- * out[q*out_stride + o] = bias[o] + sum over taps in [ky0,ky1)x[kx0,kx1) and ci of x * w[ky][kx][ci][o]
- * (w HWIO).  npix <= 4. */
+ * for o < out_c: out[q*out_stride + o] = bias[o] + sum over taps in [ky0,ky1)x[kx0,kx1) and ci of
+ * x * w[((ky*kernel_w + kx)*in_c + ci)*w_stride + o] (w: HWIO rows of w_stride >= out_c floats, so a
+ * caller can compute a slice of the output channels).  npix <= 6. */
 typedef void (*xnor_fconv_block_fn)(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
                                     size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
-                                    size_t kernel_w, size_t in_c, const float *w, size_t out_c,
+                                    size_t kernel_w, size_t in_c, const float *w, size_t w_stride, size_t out_c,
                                     const float *bias, float *out, size_t out_stride);
 void xnor_fconv_block_ref(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
                           size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
-                          size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
+                          size_t kernel_w, size_t in_c, const float *w, size_t w_stride, size_t out_c, const float *bias,
                           float *out, size_t out_stride);
 #ifdef XNOR_X86
 void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
                            size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
-                           size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
+                           size_t kernel_w, size_t in_c, const float *w, size_t w_stride, size_t out_c, const float *bias,
                            float *out, size_t out_stride);
 #endif
 

@@ -1,6 +1,7 @@
-/* AVX2 + FMA block kernel of the float direct convolution (see fconv.c): up to 4 output pixels x 16
- * output channels in 8 ymm accumulators; per input channel of a tap, 2 weight loads and 4 broadcasts
- * feed 8 FMAs.  Channel tails use masked loads and stores.  Used by the avx2 and avx512 paths (every
+/* AVX2 + FMA block kernel of the float direct convolution (see fconv.c): up to 6 output pixels x 16
+ * output channels in 12 ymm accumulators (the 6x16 tile of Haswell-class SGEMM kernels: 12 independent
+ * FMA chains cover the FMA latency at two per cycle); per input channel of a tap, 2 weight loads and
+ * 6 broadcasts feed 12 FMAs.  Channel tails use masked loads and stores.  Used by the avx2 and avx512 paths (every
  * CPU with AVX-512 has FMA; dispatch.c requires FMA for the avx2 path). */
 #include "../internal.h"
 #ifdef XNOR_X86
@@ -9,7 +10,7 @@
 #define TARGET __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-#define UNROLL _Pragma("GCC unroll 4")
+#define UNROLL _Pragma("GCC unroll 6")
 
 /* 16 output channels [ob, ob+16) of npix pixels; `full`: all 16 exist (else masked loads and stores).
  * Both are compile-time constants after inlining, so the pixel loops unroll and the accumulators
@@ -17,20 +18,20 @@
 TARGET INLINE void channel_block(const size_t npix, const int full, __m256i m0, __m256i m1, const float *x,
                                  size_t pixel_stride, size_t tap_h_stride, size_t tap_w_stride, size_t ky0,
                                  size_t ky1, size_t kx0, size_t kx1, size_t kernel_w, size_t in_c,
-                                 const float *w, size_t out_c, const float *bias, float *out,
+                                 const float *w, size_t w_stride, const float *bias, float *out,
                                  size_t out_stride, size_t ob) {
     __m256 b0 = _mm256_setzero_ps(), b1 = b0;
     if (bias) {
         b0 = full ? _mm256_loadu_ps(bias + ob) : _mm256_maskload_ps(bias + ob, m0);
         b1 = full ? _mm256_loadu_ps(bias + ob + 8) : _mm256_maskload_ps(bias + ob + 8, m1);
     }
-    __m256 acc0[4], acc1[4];
+    __m256 acc0[6], acc1[6];
     UNROLL for (size_t q = 0; q < npix; q++) acc0[q] = b0, acc1[q] = b1;
     for (size_t ky = ky0; ky < ky1; ky++)
         for (size_t kx = kx0; kx < kx1; kx++) {
             const float *xt = x + (ky - ky0) * tap_h_stride + (kx - kx0) * tap_w_stride;
-            const float *wr = w + (ky * kernel_w + kx) * in_c * out_c + ob;
-            for (size_t ci = 0; ci < in_c; ci++, wr += out_c) {
+            const float *wr = w + (ky * kernel_w + kx) * in_c * w_stride + ob;
+            for (size_t ci = 0; ci < in_c; ci++, wr += w_stride) {
                 __m256 w0 = full ? _mm256_loadu_ps(wr) : _mm256_maskload_ps(wr, m0);
                 __m256 w1 = full ? _mm256_loadu_ps(wr + 8) : _mm256_maskload_ps(wr + 8, m1);
                 UNROLL for (size_t q = 0; q < npix; q++) {
@@ -54,11 +55,11 @@ TARGET INLINE void channel_block(const size_t npix, const int full, __m256i m0, 
 
 TARGET INLINE void block(const size_t npix, const float *x, size_t pixel_stride, size_t tap_h_stride,
                          size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1, size_t kernel_w,
-                         size_t in_c, const float *w, size_t out_c, const float *bias, float *out,
-                         size_t out_stride) {
+                         size_t in_c, const float *w, size_t w_stride, size_t out_c, const float *bias,
+                         float *out, size_t out_stride) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i all = _mm256_set1_epi32(-1);
-#define REST x, pixel_stride, tap_h_stride, tap_w_stride, ky0, ky1, kx0, kx1, kernel_w, in_c, w, out_c, bias, out, out_stride
+#define REST x, pixel_stride, tap_h_stride, tap_w_stride, ky0, ky1, kx0, kx1, kernel_w, in_c, w, w_stride, bias, out, out_stride
     size_t ob = 0;
     for (; ob + 16 <= out_c; ob += 16) channel_block(npix, 1, all, all, REST, ob);
     if (ob < out_c) {
@@ -73,10 +74,12 @@ TARGET INLINE void block(const size_t npix, const float *x, size_t pixel_stride,
 TARGET
 void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
                            size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
-                           size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
-                           float *out, size_t out_stride) {
-#define ARGS x, pixel_stride, tap_h_stride, tap_w_stride, ky0, ky1, kx0, kx1, kernel_w, in_c, w, out_c, bias, out, out_stride
+                           size_t kernel_w, size_t in_c, const float *w, size_t w_stride, size_t out_c,
+                           const float *bias, float *out, size_t out_stride) {
+#define ARGS x, pixel_stride, tap_h_stride, tap_w_stride, ky0, ky1, kx0, kx1, kernel_w, in_c, w, w_stride, out_c, bias, out, out_stride
     switch (npix) {
+    case 6: block(6, ARGS); break;
+    case 5: block(5, ARGS); break;
     case 4: block(4, ARGS); break;
     case 3: block(3, ARGS); break;
     case 2: block(2, ARGS); break;

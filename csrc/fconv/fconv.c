@@ -58,18 +58,18 @@ static const float *tap_ptr(const fjob *job, size_t b, size_t oy, size_t ox, siz
 VECTORIZE
 void xnor_fconv_block_ref(const float *x, size_t pixel_stride, size_t npix, size_t tap_h_stride,
                           size_t tap_w_stride, size_t ky0, size_t ky1, size_t kx0, size_t kx1,
-                          size_t kernel_w, size_t in_c, const float *w, size_t out_c, const float *bias,
-                          float *out, size_t out_stride) {
+                          size_t kernel_w, size_t in_c, const float *w, size_t w_stride, size_t out_c,
+                          const float *bias, float *out, size_t out_stride) {
     for (size_t q = 0; q < npix; q++) {
         float *restrict acc = out + q * out_stride;
         for (size_t o = 0; o < out_c; o++) acc[o] = bias ? bias[o] : 0.0f;
         for (size_t ky = ky0; ky < ky1; ky++)
-            for (size_t kx = kx0; kx < kx1; kx++) {
+            for (size_t kx = kx0; kx < kx1; kx++) { /* the reference: one tap at a time */
                 const float *xt = x + q * pixel_stride + (ky - ky0) * tap_h_stride + (kx - kx0) * tap_w_stride;
-                const float *restrict wt = w + (ky * kernel_w + kx) * in_c * out_c;
+                const float *restrict wt = w + (ky * kernel_w + kx) * in_c * w_stride;
                 for (size_t ci = 0; ci < in_c; ci++) {
                     float xv = xt[ci];
-                    const float *restrict wr = wt + ci * out_c;
+                    const float *restrict wr = wt + ci * w_stride;
                     for (size_t o = 0; o < out_c; o++) acc[o] += xv * wr[o];
                 }
             }
@@ -115,33 +115,44 @@ static void pool_pixel(const fjob *job, size_t b, size_t oy, size_t ox, float *r
     for (size_t o = 0; o < c; o++) out[o] = (float)(sum[o] / count);
 }
 
-/* One output row of a direct conv: interior pixels in blocks of up to 4 through the block kernel. */
+/* Output channels per pass over a row: one slice of the weights (taps x in_c x 16 floats) stays in L1
+ * while every pixel of the row goes through it.  (A 1x1 conv 256 -> 512 has 512 KB of weights, which
+ * pixel blocks sweeping all channels would stream from L3 again and again.) */
+#define FCONV_SLICE 16
+#define FCONV_PIXELS 6 /* the most a block kernel takes */
+
+/* [*lo, *hi): the outputs along one axis whose every tap lies inside the input (empty: lo = hi). */
+static void interior(size_t out, size_t in, size_t stride, size_t pad, size_t span, size_t *lo, size_t *hi) {
+    size_t a = (pad + stride - 1) / stride, b = in + pad >= span ? (in + pad - span) / stride + 1 : 0;
+    if (b > out) b = out;
+    *lo = a < b ? a : 0, *hi = a < b ? b : 0;
+}
+
+/* One output row of a direct conv: channel slices outer; interior pixels in blocks of up to 6 with
+ * the same taps, border pixels one at a time with their own. */
 static void direct_row(const fjob *job, size_t b, size_t oy) {
     const xnor_conv_params *p = job->p;
-    size_t ow = job->out_w, oc = p->out_c, ky0, ky1, kx0, kx1;
+    size_t ow = job->out_w, oc = p->out_c, ky0, ky1, kx0, kx1, lo, hi;
     float *row = job->out + (b * job->out_h + oy) * ow * oc;
     size_t tap_h = p->dilation_h * p->in_w * p->in_c, tap_w = p->dilation_w * p->in_c;
     size_t pixel_stride = p->stride_w * p->in_c;
-    for (size_t ox = 0; ox < ow;) {
-        valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
-        size_t n = 1;
-        if (kx0 == 0 && kx1 == p->kernel_w) { /* interior along x: extend the block while it stays so */
-            size_t a, bb, c, d;
-            while (n < 4 && ox + n < ow) {
-                valid_taps(p, oy, ox + n, &a, &bb, &c, &d);
-                if (c != 0 || d != p->kernel_w) break;
-                n++;
+    interior(ow, p->in_w, p->stride_w, p->pad_left, p->dilation_w * (p->kernel_w - 1) + 1, &lo, &hi);
+    for (size_t ob = 0; ob < oc; ob += FCONV_SLICE) {
+        size_t n_oc = oc - ob < FCONV_SLICE ? oc - ob : FCONV_SLICE;
+        const float *bias = job->bias ? job->bias + ob : NULL;
+        for (size_t ox = 0; ox < ow;) {
+            size_t n = ox >= lo && ox < hi ? (hi - ox < FCONV_PIXELS ? hi - ox : FCONV_PIXELS) : 1;
+            valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
+            float *dst = row + ox * oc + ob;
+            if (ky0 == ky1 || kx0 == kx1) { /* no tap inside the input (a row in the padding): the bias alone */
+                for (size_t q = 0; q < n; q++)
+                    for (size_t o = 0; o < n_oc; o++) dst[q * oc + o] = bias ? bias[o] : 0.0f;
+            } else {
+                job->block(tap_ptr(job, b, oy, ox, ky0, kx0), pixel_stride, n, tap_h, tap_w, ky0, ky1, kx0, kx1,
+                           p->kernel_w, p->in_c, job->w + ob, oc, n_oc, bias, dst, oc);
             }
+            ox += n;
         }
-        float *dst = row + ox * oc;
-        if (ky0 == ky1 || kx0 == kx1) { /* no tap inside the input: the bias alone */
-            for (size_t q = 0; q < n; q++)
-                for (size_t o = 0; o < oc; o++) dst[q * oc + o] = job->bias ? job->bias[o] : 0.0f;
-        } else {
-            job->block(tap_ptr(job, b, oy, ox, ky0, kx0), pixel_stride, n, tap_h, tap_w, ky0, ky1, kx0, kx1,
-                       p->kernel_w, p->in_c, job->w, oc, job->bias, dst, oc);
-        }
-        ox += n;
     }
 }
 
