@@ -284,16 +284,17 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
     bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
 
-    pads_for = {}  # input shape -> explicit pads (auto_pad depends on it)
+    layers = {}  # input shape -> the prepared conv (auto_pad pads depend on the shape)
     nhwc = a.get("_nhwc")  # the input is NHWC already (passes/nhwc.py)
 
     def run(x):
-        pads = pads_for.get(x.shape)
-        if pads is None:
+        layer = layers.get(x.shape)
+        if layer is None:
             shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2]) if nhwc else x.shape
-            pads = pads_for[x.shape] = conv_pads(shape, conv, kernel, strides, dilations)
-        y = ops.conv2d(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w_ohwi, a["bias"], stride=strides,
-                       padding=pads, dilation=dilations, groups=conv.get("group", 1)).astype(x.dtype, copy=False)
+            pads = conv_pads(shape, conv, kernel, strides, dilations)
+            layer = layers[x.shape] = ops.Conv2d(w_ohwi, a["bias"], stride=strides, padding=pads,
+                                                 dilation=dilations, groups=conv.get("group", 1))
+        y = layer(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), num_threads).astype(x.dtype, copy=False)
         for n in a["chain"]:
             if n.op == "BatchNormalization":
                 scale, bias, mean, var = (constants[i] for i in n.inputs[1:5])
@@ -304,6 +305,7 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
         if ternary and np.any(y == 0):
             return Packed(None, y.shape[3], np.ascontiguousarray(np.sign(y).transpose(0, 3, 1, 2)).astype(np.float32))
         return Packed(kernels.pack(_sign_bits_input(y, minus)), y.shape[3], None, (bit1, bit0))
+    run.uses_blas = ops.Conv2d(w_ohwi, a["bias"], groups=conv.get("group", 1)).uses_blas
     return run
 
 

@@ -335,6 +335,55 @@ def _conv(inputs, attrs):
     return [(y if nhwc else np.ascontiguousarray(y.transpose(0, 3, 1, 2))).astype(x.dtype, copy=False)]
 
 
+# ---- prepared float layers: weights laid out once per plan, not once per call ----------------------
+
+def prepare_conv(node, constants, num_threads):
+    """An NHWC Conv with constant weights as an ops.Conv2d per input shape (pads follow auto_pad)."""
+    attrs = node.attrs
+    if not attrs.get("_nhwc") or any(i and i not in constants for i in node.inputs[1:]):
+        return None
+    w = constants[node.inputs[1]]  # OHWI (passes/nhwc.py)
+    bias = constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+    kernel, strides, dilations = _spatial(attrs, (0, 0) + tuple(w.shape[1:3]))
+    layers = {}
+
+    def run(x, *constant_inputs):
+        layer = layers.get(x.shape)
+        if layer is None:
+            _require_2d(x, "Conv")
+            pads = conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides, dilations)
+            layer = layers[x.shape] = ops.Conv2d(w, bias, stride=strides, padding=pads, dilation=dilations,
+                                                 groups=attrs.get("group", 1))
+        return [layer(x, num_threads).astype(x.dtype, copy=False)]
+    run.uses_blas = ops.Conv2d(w, bias, groups=attrs.get("group", 1)).uses_blas
+    return run
+
+
+def prepare_gemm(node, constants, num_threads):
+    """Gemm(x, constant B[, constant C]) with alpha = beta = 1 and a per-column C: an ops.Dense."""
+    attrs = node.attrs
+    if len(node.inputs) < 2 or node.inputs[1] not in constants or attrs.get("transA", 0) or \
+            attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+        return None
+    b = constants[node.inputs[1]]
+    c = constants.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    if b.ndim != 2 or (len(node.inputs) > 2 and node.inputs[2] and c is None):
+        return None
+    w = b if attrs.get("transB", 0) else b.T
+    if c is not None and c.size not in (1, w.shape[0]) or c is not None and c.ndim > 2:
+        return None
+    bias = None if c is None else np.broadcast_to(np.asarray(c, np.float32).reshape(-1), (w.shape[0],))
+    layer = ops.Dense(np.ascontiguousarray(w), bias)
+
+    def run(x, *constant_inputs):
+        return [np.asarray(layer(x, num_threads)).astype(x.dtype, copy=False)]
+    run.uses_blas = layer.uses_blas
+    return run
+
+
+PREPARED = {"Conv": prepare_conv, "Gemm": prepare_gemm}
+
+
 def _pool_windows(x, attrs, fill):
     """Every tap of a 2-D pooling window as a strided view of the padded input (NCHW, or NHWC when
     attrs["_nhwc"]), with the mask of the taps that read real input."""

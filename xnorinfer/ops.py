@@ -360,14 +360,6 @@ def _float_nhwc(x, name="x"):
     return x
 
 
-# Float convs with at most this many multiply-accumulates per output run as direct NHWC convolutions in
-# C; larger ones (and anything the C kernel does not cover) go through im2col and BLAS, which wins once
-# the product is big enough to amortise the copy.  A 1x1 conv needs no im2col, so BLAS takes it unless
-# its input has only a few channels (measured on QuickNet's and BinaryAlexNet's float layers).
-DIRECT_CONV_MAX_K = 1024
-DIRECT_CONV_1X1_MAX_C = 32
-
-
 def _direct_conv_weights(w, groups):
     """OHWI weights as the C float conv wants them: HWIO (groups 1) or (kh, kw, c) (depthwise)."""
     if groups == 1:
@@ -375,29 +367,59 @@ def _direct_conv_weights(w, groups):
     return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0), np.float32)
 
 
+class Conv2d:
+    """A float 2-D convolution with its weights prepared once: NHWC input, OHWI weights, zero padding.
+
+    Float32 convs with groups 1 or depthwise (one output per input channel) run as direct convolutions
+    in C on the library's thread pool -- never through BLAS, whose own worker threads keep spinning on
+    the cores the binary kernels are about to use.  Anything else (other dtypes, grouped convs, the
+    Numba backend) runs as im2col (one strided copy) and one matrix product per group through BLAS."""
+
+    def __init__(self, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+        w = np.asarray(w)
+        if w.ndim != 4:
+            raise ValueError(f"w must be OHWI (4-D), got shape {w.shape}")
+        self.w, self.groups = w, _as_int(groups, "groups", 1)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        o, _, _, cg = w.shape
+        self.bias = None if bias is None else np.asarray(bias)
+        depthwise = self.groups > 1 and cg == 1 and o == self.groups
+        self._direct_weights = None
+        if w.dtype == _F32 and (self.groups == 1 or depthwise) and \
+                (self.bias is None or self.bias.dtype.kind == "f") and hasattr(get_backend(), "conv2d_f32"):
+            self._direct_weights = _direct_conv_weights(w, self.groups)
+            self._direct_bias = None if bias is None else _per_channel(bias, o, "bias")
+
+    @property
+    def uses_blas(self):
+        return self._direct_weights is None
+
+    def __call__(self, x, num_threads=None):
+        x = _float_nhwc(x)
+        w, groups = self.w, self.groups
+        n, h, wd, c = x.shape
+        o, kh, kw, cg = w.shape
+        if c % groups or o % groups or cg != c // groups:
+            raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
+        geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), self.stride, self.padding, self.dilation, groups, 0)
+        if self._direct_weights is not None and x.dtype == _F32:
+            out = np.empty((n, oh, ow, o), np.float32)
+            get_backend().conv2d_f32(np.ascontiguousarray(x), self._direct_weights, self._direct_bias, geometry,
+                                     out, _threads(num_threads))
+            return out
+        return _conv2d_blas(x, w, self.bias, geometry, oh, ow)
+
+
 def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num_threads=None):
-    """Float 2-D convolution, NHWC input and OHWI weights (zero padding).  Float32 convs with groups 1
-    and a small receptive field, and depthwise convs, run as direct convolutions in C (threaded);
-    the rest as im2col (one strided copy) and one matrix product per group through numpy's BLAS."""
-    x = _float_nhwc(x)
-    w = np.asarray(w)
-    if w.ndim != 4:
-        raise ValueError(f"w must be OHWI (4-D), got shape {w.shape}")
+    """Float 2-D convolution, NHWC input and OHWI weights (zero padding); see Conv2d, which prepares the
+    weights once for repeated calls."""
+    return Conv2d(w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)(x, num_threads)
+
+
+def _conv2d_blas(x, w, bias, geometry, oh, ow):
     n, h, wd, c = x.shape
     o, kh, kw, cg = w.shape
-    groups = _as_int(groups, "groups", 1)
-    if c % groups or o % groups or cg != c // groups:
-        raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
-    geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), stride, padding, dilation, groups, 0)
-    backend = get_backend()
-    depthwise = groups == c == o and groups > 1
-    if hasattr(backend, "conv2d_f32") and x.dtype == _F32 and w.dtype == _F32 and \
-            (depthwise or groups == 1 and kh * kw * c <= DIRECT_CONV_MAX_K and (kh * kw > 1 or c <= DIRECT_CONV_1X1_MAX_C)):
-        b = None if bias is None else _per_channel(bias, o, "bias")
-        out = np.empty((n, oh, ow, o), np.float32)
-        backend.conv2d_f32(np.ascontiguousarray(x), _direct_conv_weights(w, groups), b, geometry, out,
-                           _threads(num_threads))
-        return out
+    groups = geometry["groups"]
     top, bottom, left, right = (geometry[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
     sh, sw, dh, dw = (geometry[k] for k in ("stride_h", "stride_w", "dilation_h", "dilation_w"))
     dtype = np.result_type(x.dtype, w.dtype)
@@ -441,11 +463,34 @@ def pad_hw(x, top, bottom, left, right, value=0):
     return out
 
 
-def dense(x, w, bias=None):
-    """Float fully connected layer: x (batch, k) @ w(out, k).T + bias."""
-    x, w = np.asarray(x), np.asarray(w)
-    y = x @ w.T
-    return y + bias if bias is not None else y
+def dense(x, w, bias=None, *, num_threads=None):
+    """Float fully connected layer: x (batch, k) @ w(out, k).T + bias (see Dense)."""
+    return Dense(w, bias)(x, num_threads)
+
+
+class Dense:
+    """A float fully connected layer with its weights prepared once: float32 runs as a 1x1 direct
+    convolution in C (no BLAS, see Conv2d), anything else through numpy."""
+
+    def __init__(self, w, bias=None):
+        w = np.asarray(w)
+        if w.ndim != 2:
+            raise ValueError(f"w must be (out, k), got shape {w.shape}")
+        self.w, self.bias = w, bias
+        self._conv = Conv2d(w[:, None, None, :], bias) if w.dtype == _F32 else None
+
+    @property
+    def uses_blas(self):
+        return self._conv is None or self._conv.uses_blas
+
+    def __call__(self, x, num_threads=None):
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.w.shape[1]:
+            raise ValueError(f"x must be (batch, {self.w.shape[1]}), got shape {x.shape}")
+        if self._conv is not None and x.dtype == _F32 and not self._conv.uses_blas:
+            return self._conv(x[:, None, None, :], num_threads).reshape(x.shape[0], -1)
+        y = x @ self.w.T
+        return y + self.bias if self.bias is not None else y
 
 
 _POOL_KINDS = {"max": 0, "avg": 1, "avg_include_pad": 2}

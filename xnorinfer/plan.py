@@ -6,21 +6,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from .binary_ops import MAKERS
-from .float_ops import OPS
+from .float_ops import OPS, PREPARED
+
+
+_BLAS_OPS = {"Conv", "Gemm", "MatMul", "XFloatConvPack"}
 
 
 @dataclass
 class Step:
     node: object
     fn: object
+    uses_blas: bool = False  # the step calls numpy's BLAS (a session then keeps BLAS single-threaded)
 
 
-def _float_step(node, num_threads):
+def _float_step(node, num_threads, constants):
+    prepared = PREPARED.get(node.op)
+    run = prepared(node, constants, num_threads) if prepared else None
+    if run is not None:
+        return Step(node, run, run.uses_blas)
     fn, attrs = OPS[node.op], dict(node.attrs, _threads=num_threads)  # float convs and pools thread in C
 
     def run(*args):
         return fn(list(args), attrs)
-    return run
+    return Step(node, run, node.op in _BLAS_OPS)
 
 
 def build(graph, num_threads=None):
@@ -28,9 +36,9 @@ def build(graph, num_threads=None):
     for node in graph.nodes:
         if node.op in MAKERS:
             single = MAKERS[node.op](node, num_threads, graph.constants)
-            steps.append(Step(node, lambda *args, _f=single: [_f(*args)]))
+            steps.append(Step(node, lambda *args, _f=single: [_f(*args)], getattr(single, "uses_blas", False)))
         else:
-            steps.append(Step(node, _float_step(node, num_threads)))
+            steps.append(_float_step(node, num_threads, graph.constants))
     return steps
 
 

@@ -84,7 +84,7 @@ class InferenceSession:
             self._steps = planner.build(graph, num_threads)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ModelError(f"cannot plan the model: {type(exc).__name__}: {exc}") from None
-        self._uses_blas = any(n.op in ("Conv", "Gemm", "MatMul", "XFloatConvPack") for n in graph.nodes)
+        self._uses_blas = any(step.uses_blas for step in self._steps)
         self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
                                 _TYPE_NAMES.get(v.dtype, str(v.dtype))) for v in graph.inputs]
         self._outputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
