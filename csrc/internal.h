@@ -109,9 +109,10 @@ void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t 
                      size_t kc, size_t k, uint64_t *panel);
 
 /* Fused output transform of one row of n accumulators (see xnor_output_transform); flip_bits is the
- * transform's flip array as bits (NULL if none), used for packed output. */
+ * transform's flip array as bits (NULL if none), used for packed output; residual (float output only,
+ * or NULL) is the row of n values added before the clamp. */
 void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, const int32_t *acc,
-                     size_t n, void *out);
+                     size_t n, const float *residual, void *out);
 void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
                              size_t n, uint64_t *out);
 size_t xnor_output_row_bytes(const xnor_output_transform *t, size_t n);

@@ -3,6 +3,7 @@
 XNORINFER_BACKEND=c|numba forces one; by default the C library is used when it was built, else Numba.
 Both are resolved lazily, on the first kernel call, so `import xnorinfer` stays cheap.
 """
+import dataclasses
 import os
 import threading
 from contextlib import contextmanager
@@ -117,10 +118,14 @@ class CBackend:
             keep.append(fb("int32_t[]", tap_sums))
             weights.tap_sums = keep[-1]
         params, t = self._conv_params(geometry), self._transform(transform, keep)
-        run_c, check = self.lib.xnor_bconv2d_prepared, self._check
+        run_c, run_add, check = self.lib.xnor_bconv2d_prepared, self.lib.xnor_bconv2d_prepared_add, self._check
 
-        def run(x, out, num_threads):
-            status = run_c(fb("uint64_t[]", x), weights, params, t, fb("char[]", out), num_threads)
+        def run(x, out, num_threads, residual=None):
+            if residual is None:
+                status = run_c(fb("uint64_t[]", x), weights, params, t, fb("char[]", out), num_threads)
+            else:
+                status = run_add(fb("uint64_t[]", x), weights, params, t, fb("float[]", residual), fb("char[]", out),
+                                 num_threads)
             if status:
                 check(status)
         run.keep = keep  # the buffers the structs point into live as long as the plan
@@ -202,7 +207,17 @@ class NumbaBackend:
         _numba_layers.bconv2d(x, prepared, geometry, transform, out, num_threads or self.num_threads())
 
     def bconv_plan(self, prepared, geometry, transform):
-        return lambda x, out, num_threads: self.bconv2d(x, prepared, geometry, transform, out, num_threads)
+        def run(x, out, num_threads, residual=None):
+            if residual is None:
+                return self.bconv2d(x, prepared, geometry, transform, out, num_threads)
+            # the fused shortcut in numpy: the transform without its clamp, the add, then the clamp
+            unclamped = dataclasses.replace(transform, clamp=(-np.inf, np.inf))
+            self.bconv2d(x, prepared, geometry, unclamped, out, num_threads)
+            np.add(out, residual, out=out)
+            lo, hi = transform.clamp
+            if lo > -np.inf or hi < np.inf:
+                np.clip(out, lo, hi, out=out)
+        return run
 
     def bmaxpool2d(self, x, geometry, out, num_threads):
         from . import _numba_layers

@@ -111,17 +111,26 @@ def _packed_transform(cfg):
     return ops.OutputTransform(2, thresholds=cfg["thresholds"], flip=cfg["flip"])
 
 
-def _out_kw(a, cfg):
+def _out_kw(a, cfg, clamp=True):
     """The layer's output transform: packed sign bits, or float scale/bias (after an optional clamp of
-    the integer accumulator)."""
+    the integer accumulator; then, with a fused shortcut, the clamp that followed the Add)."""
     if cfg:
         return dict(transform=_packed_transform(cfg))
-    if a.get("acc_clamp") is not None:
+    bounds = tuple(a["clamp"]) if clamp and a.get("clamp") is not None else (-np.inf, np.inf)
+    if a.get("acc_clamp") is not None or bounds != (-np.inf, np.inf):
         channels = len(a["scale"])
         return dict(transform=ops.OutputTransform(1, a["scale"], a["bias"] if a["bias"] is not None else
-                                                  np.zeros(channels, np.float32), (-np.inf, np.inf),
-                                                  acc_clamp=tuple(a["acc_clamp"])))
+                                                  np.zeros(channels, np.float32), bounds,
+                                                  acc_clamp=None if a.get("acc_clamp") is None else
+                                                  tuple(a["acc_clamp"])))
     return dict(scale=a["scale"], bias=a["bias"], output="float32")
+
+
+def _add_shortcut(y, residual, a):
+    """What a fused shortcut does, in numpy (shapes that broadcast, the exact fallbacks)."""
+    y = np.add(y, residual, dtype=np.float32)
+    lo, hi = a.get("clamp") or (-np.inf, np.inf)
+    return np.clip(y, lo, hi).astype(np.float32, copy=False) if lo > -np.inf or hi < np.inf else y
 
 
 def _or_mask_words(or_mask):
@@ -141,17 +150,31 @@ def make_xbconv(node, num_threads=None, constants=None):
     pool = cfg and cfg["pool"]
     or_words = _or_mask_words(pool["or_mask"]) if pool else None
     nhwc_out = a.get("_nhwc")  # float output left NHWC, as the kernel writes it (passes/nhwc.py)
+    residual = a.get("residual")  # a fused shortcut Add: the second input (passes/residual.py)
+    if residual and (cfg or not nhwc_out or len(node.inputs) != 2):
+        raise ValueError(f"{node.name}: a fused shortcut needs float NHWC output and one shortcut input")
     layers = {}
 
-    def layer_for(shape):
+    def layer_for(shape, clamp=True):
         pads = conv_pads(shape, conv, kernel, strides, dilations)
-        key = (shape[1], pads)
+        key = (shape[1], pads, clamp)
         if key not in layers:
             layers[key] = ops.BConv2d(w_bits, shape[1], stride=strides, padding=pads, dilation=dilations,
-                                      groups=groups, pad_value=a.get("pad_value", 0), **out_kw)
+                                      groups=groups, pad_value=a.get("pad_value", 0),
+                                      **(out_kw if clamp else _out_kw(a, cfg, clamp=False)))
         return layers[key]
 
-    def run(p):
+    def run(p, shortcut=None):
+        if not residual:
+            return compute(p)
+        if p.dense is None:
+            n, h, wd, _ = p.words.shape
+            layer = layer_for((n, p.channels, h, wd))
+            if isinstance(shortcut, np.ndarray) and shortcut.shape == layer.output_shape(p.words.shape):
+                return layer(p.words, num_threads, residual=shortcut)  # the add and clamp in the kernel
+        return _add_shortcut(compute(p, clamp=False), shortcut, a)  # a broadcasting shortcut
+
+    def compute(p, clamp=True):
         if p.dense is not None:  # true zeros in the input: the float convolution is exact
             w = lazy.get("w")
             if w is None:
@@ -169,7 +192,7 @@ def make_xbconv(node, num_threads=None, constants=None):
                 return Packed(None, out_c, _float_chain(cfg, y, constants))
             return np.ascontiguousarray(y.transpose(0, 2, 3, 1)) if nhwc_out else y
         n, h, wd, _ = p.words.shape
-        y = layer_for((n, p.channels, h, wd))(p.words, num_threads)
+        y = layer_for((n, p.channels, h, wd), clamp)(p.words, num_threads)
         if not cfg:
             return y if nhwc_out else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
         if pool:

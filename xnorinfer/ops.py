@@ -279,13 +279,22 @@ class BConv2d:
             plan = self._plans[key] = (run, probe.shape, probe.dtype)
         return plan
 
-    def __call__(self, x, num_threads=None):
+    def __call__(self, x, num_threads=None, residual=None):
+        """residual (float32 output only): an array of the output's shape added to every output value
+        before the clamp, in the same pass (a shortcut connection; see xnor_bconv2d_prepared_add)."""
         x = _packed_nhwc(x, self.in_channels)
         backend = get_backend()
         run, out_shape, out_dtype = self._plan(backend, x.shape)
         out = np.empty(out_shape, out_dtype)
+        if residual is not None:
+            if self.output != "float32":
+                raise ValueError("a residual needs output='float32'")
+            residual = np.ascontiguousarray(residual, np.float32)
+            if residual.shape != out_shape:
+                raise ValueError(f"residual has shape {residual.shape}, the output {out_shape}")
         if out.size:
-            run(x, out, 0 if num_threads is None else _threads(num_threads))
+            threads = 0 if num_threads is None else _threads(num_threads)
+            run(x, out, threads) if residual is None else run(x, out, threads, residual)
         return out
 
 

@@ -16,6 +16,7 @@ from .passes.binarize import binarize
 from .passes.fuse_sign import fold_affine, fuse_float_edges, fuse_signs
 from .passes.layout import cancel_transposes
 from .passes.nhwc import to_nhwc
+from .passes.residual import fuse_residual_add
 from .passes.validate import check_attributes
 
 SUPPORTED_OPS = set(OPS)
@@ -77,7 +78,7 @@ class InferenceSession:
             graph = cancel_transposes(fold_constants(graph))
             if binarize_layers:
                 graph = eliminate_dead_nodes(fuse_float_edges(fold_affine(fuse_signs(eliminate_dead_nodes(binarize(graph))))))
-            graph = to_nhwc(graph)
+            graph = fuse_residual_add(to_nhwc(graph))
         self._graph = graph
         self._num_threads = num_threads
         try:

@@ -38,6 +38,7 @@ typedef struct {
     size_t mr, mc;            /* rows per micro-kernel call; pixels per block */
     size_t panel_words, tap_sum_count;
     uint64_t *flip_bits;      /* the transform's flip array as bits, or NULL */
+    const float *residual;    /* float output: added per output value before the clamp, or NULL */
     int failed;               /* a task could not allocate its buffers */
 } conv_job;
 
@@ -163,6 +164,7 @@ static void conv_task(void *ctx, int t, int nt) {
         for (size_t r = 0; r < m; r++) {
             if (job->tap_sums) correct_padding(job, blk + r, acc + r * p->out_c);
             xnor_output_row(job->t, job->flip_bits, acc + r * p->out_c, p->out_c,
+                            job->residual ? job->residual + (blk + r) * p->out_c : NULL,
                             job->out + (blk + r) * job->out_row_bytes);
         }
     }
@@ -293,12 +295,18 @@ xnor_status xnor_bconv_prepare(const uint64_t *w, const xnor_conv_params *p, uin
     return XNOR_OK;
 }
 
-xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
-                                  const xnor_output_transform *t, void *out, int num_threads) {
+static xnor_status run_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                                const xnor_output_transform *t, const float *residual, void *out, int num_threads) {
     conv_job job;
     if (!w) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
     xnor_status st = setup(&job, x, NULL, p, t, out, 1);
     if (st != XNOR_OK) return st;
+    job.residual = residual;
+    if (residual) { /* the output passes overwrite a row before the residual is added: no overlap */
+        const char *r0 = (const char *)residual, *o0 = out, *r1 = r0 + job.pixels * p->out_c * sizeof(float);
+        const char *o1 = o0 + job.pixels * p->out_c * sizeof(float);
+        if (r0 < o1 && o0 < r1) return xnor_fail(XNOR_EINVAL, "conv: the residual overlaps the output");
+    }
     if (w->isa != xnor_isa_active())
         return xnor_fail(XNOR_EINVAL, "conv: weights prepared for ISA %s, but %s is active",
                          xnor_isa_name(w->isa), xnor_isa_name(xnor_isa_active()));
@@ -325,6 +333,19 @@ xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *
     free(job.flip_bits);
     if (job.failed) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate per-thread buffers");
     return XNOR_OK;
+}
+
+xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                                  const xnor_output_transform *t, void *out, int num_threads) {
+    return run_prepared(x, w, p, t, NULL, out, num_threads);
+}
+
+xnor_status xnor_bconv2d_prepared_add(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                                      const xnor_output_transform *t, const float *residual, void *out,
+                                      int num_threads) {
+    if (!residual || !t) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    if (t->kind != XNOR_OUT_FLOAT32) return xnor_fail(XNOR_EINVAL, "conv: a residual needs float32 output");
+    return run_prepared(x, w, p, t, residual, out, num_threads);
 }
 
 xnor_status xnor_bconv2d(const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,

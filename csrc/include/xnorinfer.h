@@ -81,8 +81,9 @@ XNOR_API xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c
  * The output transform is applied to the int32 accumulator acc = sum of x*w over the +-1 values of a
  * layer's receptive field, inside the kernel, before anything is written:
  *   XNOR_OUT_INT32    acc
- *   XNOR_OUT_FLOAT32  v = (float)acc * scale[o] + bias[o] (float32, no fused multiply-add), then
- *                     clamped to [clamp_min, clamp_max] (NaN stays NaN); NULL scale/bias mean 1 and 0;
+ *   XNOR_OUT_FLOAT32  v = (float)acc * scale[o] + bias[o] (float32, no fused multiply-add; plus a
+ *                     residual with xnor_bconv2d_prepared_add), then clamped to [clamp_min,
+ *                     clamp_max] (NaN stays NaN); NULL scale/bias mean 1 and 0;
  *                     with acc_clamp set, acc is first clamped to [acc_min, acc_max] (an activation
  *                     applied to the integer result, as Larq Compute Engine's fused ReLU is)
  *   XNOR_OUT_PACKED   bit o = (acc < thresholds[o]) XOR flip[o], packed 64 per word along channels
@@ -138,6 +139,15 @@ XNOR_API xnor_status xnor_bconv_prepare(const uint64_t *w, const xnor_conv_param
 XNOR_API xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *w,
                                            const xnor_conv_params *p, const xnor_output_transform *transform,
                                            void *out, int num_threads);
+
+/* A float-output binary convolution followed by a residual (shortcut) add, in one pass:
+ * out = clamp(transform(acc) + residual) per value, the clamp (clamp_min, clamp_max) applied after the
+ * add -- Bi-Real Net / QuickNet blocks, whose Add (and ReLU) would otherwise read and write the whole
+ * activation again.  residual: (batch, out_h, out_w, out_c) float32 like out, not overlapping it.
+ * t->kind must be XNOR_OUT_FLOAT32. */
+XNOR_API xnor_status xnor_bconv2d_prepared_add(const uint64_t *x, const xnor_bconv_prepared *w,
+                                               const xnor_conv_params *p, const xnor_output_transform *t,
+                                               const float *residual, void *out, int num_threads);
 
 /* Binary dense layer: out[i, o] = transform(sum_q x_iq * w_oq) for packed x (batch, ceil(k/64)) and
  * w (out_features, ceil(k/64)); out as for xnor_bconv2d with out_c = out_features. */

@@ -154,6 +154,12 @@ static void check_bconv(const char *isa) {
         memcmp(acc, want, pix * p.out_c * 4) != 0) bad |= 1;
     if (xnor_bconv2d(x, w, &p, &t_pk, packed, threads) != XNOR_OK) bad |= 2;
     if (xnor_bconv2d(x, w, &p, &t_f, fout, threads) != XNOR_OK) bad |= 4;
+    /* the fused shortcut: the same transform plus a residual, clamped after the add */
+    float *residual = malloc(pix * p.out_c * 4 + 4), *fres = malloc(pix * p.out_c * 4 + 4);
+    for (size_t i = 0; i < pix * p.out_c; i++) residual[i] = (float)rnd_range(-300, 300) * 0.013f;
+    if (xnor_bconv2d_prepared_add(x, &prepared, &p, &t_f, residual, fres, threads) != XNOR_OK) bad |= 8;
+    if (xnor_bconv2d_prepared_add(x, &prepared, &p, &t_f, fres, fres, threads) != XNOR_EINVAL ||
+        xnor_bconv2d_prepared_add(x, &prepared, &p, &t_int, residual, acc, threads) != XNOR_EINVAL) bad |= 16;
     size_t ow_words = (p.out_c + 63) / 64;
     for (size_t i = 0; i < pix && !bad; i++)
         for (size_t o = 0; o < ow_words * 64; o++) {
@@ -163,8 +169,11 @@ static void check_bconv(const char *isa) {
                 int32_t a = want[i * p.out_c + o];
                 if (acc_clamped) a = a < -3 ? -3 : a > 11 ? 11 : a;
                 float v = (float)a * scale[o] + bias[o];
+                float r = v + residual[i * p.out_c + o];
                 v = v < -4.0f ? -4.0f : v > 6.0f ? 6.0f : v;
+                r = r < -4.0f ? -4.0f : r > 6.0f ? 6.0f : r;
                 if (fout[i * p.out_c + o] != v) { bad |= 4; break; }
+                if (fres[i * p.out_c + o] != r) { bad |= 8; break; }
             }
         }
     if (bad) {
@@ -175,7 +184,7 @@ static void check_bconv(const char *isa) {
         failures++;
     }
     free(x); free(w); free(packed); free(acc); free(want); free(thr); free(fout); free(scale); free(bias);
-    free(flip); free(panel_store); free(tap_sums);
+    free(flip); free(panel_store); free(tap_sums); free(residual); free(fres);
 }
 
 static void check_bmaxpool(const char *isa) {

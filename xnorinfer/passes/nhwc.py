@@ -59,6 +59,7 @@ class _Rewriter:
         self.twin = {}      # value -> name of its NHWC twin
         self.plain = set(v.name for v in self.g.inputs) | set(self.g.constants)  # values that exist as themselves
         self.alias = {}     # value -> the value it equals (Identity, layout-only Transposes)
+        self.rank4_inputs = {v.name for v in self.g.inputs if v.shape is not None and len(v.shape) == 4}
         self.nodes = []
 
     def name(self, v):
@@ -108,8 +109,12 @@ class _Rewriter:
     def elementwise(self, node):
         ins = [self.name(i) if i else i for i in node.inputs]
         acts = [i for i in ins if i and i not in self.g.constants]
-        if not acts or not any(i in self.twin for i in acts) or any(i not in self.twin for i in acts):
+        if not acts or not any(i in self.twin for i in acts) or \
+                any(i not in self.twin and i not in self.rank4_inputs for i in acts):
             return False
+        for i in acts:  # a 4-D graph input beside an NHWC operand: transposed once
+            if i not in self.twin:
+                self.need_twin(i)
         new = []
         for i in ins:
             if not i:
