@@ -1,5 +1,6 @@
 """InferenceSession on small ONNX graphs built here: binary layers found, outputs equal to a plain
 numpy evaluation of the same graph, clear errors for bad models and bad feeds."""
+import os
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -187,3 +188,31 @@ def test_sign_at_zero_follows_the_source_op(kernel_path, compare, zero_is):
     (want,) = xnorinfer.InferenceSession(_model(nodes[2:], {"w": w}, inputs=(("s", [1, 4, 6, 6]),)),
                                          binarize_layers=False).run(None, {"s": signs})
     np.testing.assert_array_equal(sess.run(None, {"x": x})[0], want)
+
+
+def test_bench_model_interleaves_engines_and_uses_lce_when_present(monkeypatch, tmp_path):
+    """`xnorinfer bench` on an LCE .tflite compares with LCE's own interpreter, fastest x86 kernels
+    (indirect BGEMM), same threads; a stand-in module records how it was asked."""
+    import sys
+    import types
+    from xnorinfer.bench import run_model_bench
+    calls = []
+
+    class FakeInterpreter:
+        def __init__(self, flatbuffer, num_threads=1, use_reference_bconv=False, use_indirect_bgemm=False,
+                     use_xnnpack=False):
+            calls.append(dict(num_threads=num_threads, use_indirect_bgemm=use_indirect_bgemm, use_xnnpack=use_xnnpack))
+            self.interpreter = types.SimpleNamespace(predict=lambda feed: [np.zeros((1, 10), np.float32)])
+
+    names = ["larq_compute_engine", "larq_compute_engine.tflite", "larq_compute_engine.tflite.python",
+             "larq_compute_engine.tflite.python.interpreter"]
+    for name in names:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    sys.modules[names[-1]].Interpreter = FakeInterpreter
+    lines = []
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "lce", "tiny_bnn", "model.tflite")
+    results = run_model_bench(path, threads=(1, 2), iterations=3, warmup=1, out=lines.append, progress=open(os.devnull, "w"))
+    assert sorted({c["num_threads"] for c in calls}) == [1, 2] and all(c["use_indirect_bgemm"] for c in calls)
+    assert {c["use_xnnpack"] for c in calls} == {False, True}
+    assert [r["threads"] for r in results] == [1, 2] and all(r["baseline"].startswith("LCE") for r in results)
+    assert any(line.startswith("xnorinfer") for line in lines) and any(line.startswith("LCE+XNNPACK") for line in lines)

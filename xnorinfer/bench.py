@@ -250,7 +250,7 @@ def run_conv_report(convs=None, threads=(1, 2), repeat=7, out=print):
     return rows
 
 
-# ---- a model file against onnxruntime ---------------------------------------------------------------
+# ---- a model file against the engine its format comes from --------------------------------------------
 
 def _progress(label, i, total, out):
     width = 30
@@ -261,21 +261,78 @@ def _progress(label, i, total, out):
     out.flush()
 
 
-def _latencies(fn, iterations, warmup, label, out):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for i in range(iterations):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if out is not None and (i % max(1, iterations // 30) == 0 or i == iterations - 1):
-            _progress(label, i + 1, iterations, out)
-    return np.array(times) * 1e3
+def _interleaved_latencies(engines, iterations, warmup, label, out, blocks=5):
+    """ms per run of each engine.  `engines` maps a name to a factory that loads the engine and
+    returns its run function.  The engines take turns in blocks of runs: drift in the machine's speed
+    lands on all of them alike.  Each block loads its engine afresh and drops it afterwards, pauses,
+    and makes `warmup` untimed runs, so no engine is timed beside another's live thread pool or with
+    its caches full of the other's weights (run-by-run alternation with both loaded slowed both
+    sides 1.5-3x here)."""
+    import gc
+    times = {name: [] for name in engines}
+    per_block = -(-iterations // blocks)
+    done, total = 0, per_block * blocks * len(engines)
+    for _ in range(blocks):
+        for name, make in engines.items():
+            fn = make()
+            time.sleep(0.05)
+            for _ in range(warmup):
+                fn()
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+                done += 1
+                if out is not None and (done % max(1, total // 30) == 0 or done == total):
+                    _progress(label, done, total, out)
+            del fn
+            gc.collect()
+    return {name: np.array(t) * 1e3 for name, t in times.items()}
+
+
+def _baselines(path, threads, inputs, out):
+    """The other engines that read this file: onnxruntime for ONNX, Larq Compute Engine's own
+    interpreter for its .tflite files (its fastest x86 kernels: indirect BGEMM, with and without the
+    XNNPACK delegate for the float ops).  name -> factory of a run function."""
+    from .importers.tflite import is_tflite
+    from .xnor_format import is_xnor
+    if is_xnor(path):
+        out("a .xnor file: no other engine reads it; measuring xnorinfer alone")
+        return {}
+    if is_tflite(path):
+        try:
+            from larq_compute_engine.tflite.python.interpreter import Interpreter
+        except ImportError:
+            out("larq-compute-engine is not installed: measuring xnorinfer alone (pip install larq-compute-engine)")
+            return {}
+        with open(path, "rb") as f:
+            flatbuffer = f.read()
+        feed = list(inputs.values())
+        engines = {}
+        for label, extra in (("LCE", {}), ("LCE+XNNPACK", {"use_xnnpack": True})):
+            def make(extra=extra):
+                it = Interpreter(flatbuffer, num_threads=threads, use_indirect_bgemm=True, **extra)
+                return lambda: it.interpreter.predict(feed)  # the C++ call, no Python batching
+            engines[label] = make
+        return engines
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        out("onnxruntime is not installed: measuring xnorinfer alone (pip install onnxruntime)")
+        return {}
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+    def make():
+        theirs = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        return lambda: theirs.run(None, inputs)
+    return {"onnxruntime": make}
 
 
 def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=print, progress=None):
-    """Latency percentiles of xnorinfer and onnxruntime (if installed) on the same model file."""
+    """Latency percentiles of xnorinfer and of the engine the file comes from (onnxruntime for ONNX,
+    Larq Compute Engine for its .tflite), interleaved in blocks on the same inputs and threads."""
     import sys
     from .session import InferenceSession
     progress = sys.stderr if progress is None else progress
@@ -285,35 +342,24 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
     for i in sess.get_inputs():
         shape = [batch if not isinstance(d, int) or d <= 0 else d for d in (i.shape or [batch])]
         inputs[i.name] = rng.standard_normal(shape).astype(np.float32)
-    from .importers.tflite import is_tflite
-    from .xnor_format import is_xnor
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        ort = None
-        out("onnxruntime is not installed: measuring xnorinfer alone (pip install onnxruntime)")
-    if ort is not None and (is_tflite(path) or is_xnor(path)):
-        ort = None  # onnxruntime reads ONNX only
-        out("not an ONNX file: measuring xnorinfer alone")
-    out(f"xnorinfer bench {path} — {cpu_name()}; batch {batch}; {iterations} runs after {warmup} warm-up")
+    out(f"xnorinfer bench {path} — {cpu_name()}; batch {batch}; {iterations} runs each, in 5 interleaved blocks after {warmup} warm-up runs")
     out(f"{'engine':<14} {'thr':>3} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'min ms':>8}")
     results = []
     for t in threads:
-        ours = InferenceSession(path, num_threads=t)
-        rows = [("xnorinfer", _latencies(lambda: ours.run(None, inputs), iterations, warmup, f"xnorinfer {t} thr", progress))]
-        if ort is not None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads, opts.inter_op_num_threads = t, 1
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            theirs = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-            rows.append(("onnxruntime", _latencies(lambda: theirs.run(None, inputs), iterations, warmup,
-                                                   f"onnxruntime {t} thr", progress)))
-        for name, lat in rows:
-            out(f"{name:<14} {t:>3} {np.percentile(lat, 50):8.3f} {np.percentile(lat, 90):8.3f} "
-                f"{np.percentile(lat, 99):8.3f} {lat.min():8.3f}")
-        if len(rows) == 2:
-            speedup = np.percentile(rows[1][1], 50) / np.percentile(rows[0][1], 50)
-            out(f"{'':<14} {t:>3} xnorinfer is {speedup:.1f}x faster than onnxruntime (median)")
-            results.append(dict(threads=t, xnorinfer_p50=float(np.percentile(rows[0][1], 50)),
-                                onnxruntime_p50=float(np.percentile(rows[1][1], 50)), speedup=float(speedup)))
+        def make_ours(t=t):
+            ours = InferenceSession(path, num_threads=t)
+            return lambda: ours.run(None, inputs)
+        engines = {"xnorinfer": make_ours}
+        engines.update(_baselines(path, t, inputs, out if t == threads[0] else (lambda *_: None)))
+        lat = _interleaved_latencies(engines, iterations, warmup, f"{len(engines)} engines, {t} thr", progress)
+        for name, ms in lat.items():
+            out(f"{name:<14} {t:>3} {np.percentile(ms, 50):8.3f} {np.percentile(ms, 90):8.3f} "
+                f"{np.percentile(ms, 99):8.3f} {ms.min():8.3f}")
+        if len(lat) > 1:
+            ours_p50 = float(np.percentile(lat["xnorinfer"], 50))
+            best = min((name for name in lat if name != "xnorinfer"), key=lambda n: np.percentile(lat[n], 50))
+            speedup = float(np.percentile(lat[best], 50)) / ours_p50
+            out(f"{'':<14} {t:>3} xnorinfer is {speedup:.2f}x faster than {best} (median; its fastest setting here)")
+            results.append(dict(threads=t, xnorinfer_p50=ours_p50, baseline=best,
+                                baseline_p50=float(np.percentile(lat[best], 50)), speedup=speedup))
     return results

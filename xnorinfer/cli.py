@@ -64,7 +64,7 @@ def build_parser():
 
     bench = sub.add_parser("bench", help="benchmarks: a model file, or the kernels (gemm, conv)")
     bench_sub = bench.add_subparsers(dest="target", required=True)
-    model = bench_sub.add_parser("model", help="latency of a model file against onnxruntime (also: xnorinfer bench MODEL)")
+    model = bench_sub.add_parser("model", help="latency of a model file against onnxruntime (ONNX) or Larq Compute Engine (.tflite) (also: xnorinfer bench MODEL)")
     model.add_argument("model")
     model.add_argument("--threads", type=_threads, default=(1,), help="thread counts, e.g. 1,2")
     model.add_argument("--iterations", "-n", type=int, default=50)
