@@ -73,6 +73,16 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
                            float *out, size_t out_stride);
 #endif
 
+/* Float output transform of a row (bconv/float-row.h): see xnor_output_row. */
+typedef void (*xnor_float_row_fn)(const xnor_output_transform *t, const int32_t *acc, size_t n,
+                                  const float *residual, float *dst);
+void xnor_float_row_ref(const xnor_output_transform *t, const int32_t *acc, size_t n, const float *residual,
+                        float *dst);
+#ifdef XNOR_X86
+void xnor_float_row_avx2(const xnor_output_transform *t, const int32_t *acc, size_t n, const float *residual,
+                         float *dst);
+#endif
+
 /* Register-only peak loop; returns binary MACs performed. */
 typedef double (*xnor_peak_fn)(uint64_t iters, uint64_t *sink);
 
@@ -87,6 +97,7 @@ typedef struct {
     xnor_threshold_pack_fn threshold_pack;
     xnor_peak_fn peak;
     xnor_fconv_block_fn fconv_block; /* float direct conv; NULL: the portable loop */
+    xnor_float_row_fn float_row;     /* float output transform; NULL: the portable loop */
 } xnor_kernels;
 
 /* The kernels of the active ISA (filled once by xnor_init). */

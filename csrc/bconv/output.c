@@ -16,35 +16,9 @@ void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, cons
     }
 }
 
-/* Float output.  The loops are branch-free inside so they vectorise: this runs once per output value,
- * which for small-K layers (3x3x64) costs as much as the binary dot products themselves.  Each pass
- * rounds as numpy's float32 ops do (-ffp-contract=off: no fused multiply-add), in the model's order:
- * scale, bias, residual, clamp. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("tree-vectorize")))
-#endif
-static void float_row(const xnor_output_transform *t, const int32_t *restrict acc, size_t n,
-                      const float *restrict residual, float *restrict dst) {
-    const float *restrict scale = t->scale, *restrict bias = t->bias;
-    int32_t amin = t->acc_clamp ? t->acc_min : INT32_MIN, amax = t->acc_clamp ? t->acc_max : INT32_MAX;
-    for (size_t o = 0; o < n; o++) {
-        int32_t a = acc[o] < amin ? amin : acc[o];
-        dst[o] = (float)(a > amax ? amax : a);
-    }
-    if (scale)
-        for (size_t o = 0; o < n; o++) dst[o] = dst[o] * scale[o];
-    if (bias)
-        for (size_t o = 0; o < n; o++) dst[o] = dst[o] + bias[o];
-    if (residual)
-        for (size_t o = 0; o < n; o++) dst[o] = dst[o] + residual[o];
-    float lo = t->clamp_min, hi = t->clamp_max;
-    if (lo > -INFINITY || hi < INFINITY)
-        for (size_t o = 0; o < n; o++) { /* comparisons are false for NaN: NaN passes through, as np.clip */
-            float v = dst[o];
-            v = v < lo ? lo : v;
-            dst[o] = v > hi ? hi : v;
-        }
-}
+#define FLOAT_ROW_NAME xnor_float_row_ref
+#define FLOAT_ROW_TARGET
+#include "float-row.h"
 
 void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, const int32_t *acc,
                      size_t n, const float *residual, void *out) {
@@ -53,7 +27,7 @@ void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, 
         memcpy(out, acc, n * sizeof(int32_t));
         break;
     case XNOR_OUT_FLOAT32:
-        float_row(t, acc, n, residual, out);
+        (xnor_active()->float_row ? xnor_active()->float_row : xnor_float_row_ref)(t, acc, n, residual, out);
         break;
     case XNOR_OUT_PACKED:
         xnor_active()->threshold_pack(acc, t->thresholds, flip_bits, n, out);

@@ -242,6 +242,7 @@ const xnor_kernels xnor_kernels_avx2 = {
     .name = "avx2", .mr = MR, .nr = NR, .direct_max_m = 4,
     .gemm_ukernel = ukernel_avx2, .gemm_direct = direct_avx2,
     .pack_f32 = pack_f32_avx2, .threshold_pack = threshold_pack_avx2, .peak = peak_avx2,
+    .float_row = xnor_float_row_avx2,
     .fconv_block = xnor_fconv_block_avx2,
 };
 #endif /* XNOR_X86 */
