@@ -73,6 +73,24 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
                            float *out, size_t out_stride);
 #endif
 
+/* Depthwise-conv and pooling output rows (fconv/rows.h). */
+typedef void (*xnor_depthwise_row_fn)(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w,
+                                      size_t lo, size_t hi, const float *w, const float *bias, float *out);
+typedef void (*xnor_pool_row_fn)(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w, size_t lo,
+                                 size_t hi, int kind, double *sum, float *out);
+void xnor_fconv_rows(const xnor_conv_params *p, size_t oy, size_t *ky0, size_t *ky1);
+void xnor_fconv_cols(const xnor_conv_params *p, size_t ox, size_t *kx0, size_t *kx1);
+void xnor_depthwise_row_ref(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w, size_t lo,
+                            size_t hi, const float *w, const float *bias, float *out);
+void xnor_pool_row_ref(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w, size_t lo, size_t hi,
+                       int kind, double *sum, float *out);
+#ifdef XNOR_X86
+void xnor_depthwise_row_avx2(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w, size_t lo,
+                             size_t hi, const float *w, const float *bias, float *out);
+void xnor_pool_row_avx2(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w, size_t lo, size_t hi,
+                        int kind, double *sum, float *out);
+#endif
+
 /* Float output transform of a row (bconv/float-row.h): see xnor_output_row. */
 typedef void (*xnor_float_row_fn)(const xnor_output_transform *t, const int32_t *acc, size_t n,
                                   const float *residual, float *dst);
@@ -98,6 +116,8 @@ typedef struct {
     xnor_peak_fn peak;
     xnor_fconv_block_fn fconv_block; /* float direct conv; NULL: the portable loop */
     xnor_float_row_fn float_row;     /* float output transform; NULL: the portable loop */
+    xnor_depthwise_row_fn depthwise_row; /* float depthwise conv rows; NULL: the portable loop */
+    xnor_pool_row_fn pool_row;       /* float pooling rows; NULL: the portable loop */
 } xnor_kernels;
 
 /* The kernels of the active ISA (filled once by xnor_init). */

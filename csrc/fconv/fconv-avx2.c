@@ -87,4 +87,10 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
     }
 #undef ARGS
 }
+#undef INLINE
+#define ROWS_TARGET __attribute__((target("avx2")))
+#define DEPTHWISE_ROW xnor_depthwise_row_avx2
+#define POOL_ROW xnor_pool_row_avx2
+#include <math.h>
+#include "rows.h"
 #endif /* XNOR_X86 */

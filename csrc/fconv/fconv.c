@@ -76,44 +76,24 @@ void xnor_fconv_block_ref(const float *x, size_t pixel_stride, size_t npix, size
     }
 }
 
-VECTORIZE
-static void depthwise_pixel(const fjob *job, size_t b, size_t oy, size_t ox, float *restrict acc) {
-    const xnor_conv_params *p = job->p;
-    size_t c = p->out_c, ky0, ky1, kx0, kx1;
-    for (size_t o = 0; o < c; o++) acc[o] = job->bias ? job->bias[o] : 0.0f;
-    valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
-    for (size_t ky = ky0; ky < ky1; ky++)
-        for (size_t kx = kx0; kx < kx1; kx++) {
-            const float *restrict xt = tap_ptr(job, b, oy, ox, ky, kx);
-            const float *restrict wt = job->w + (ky * p->kernel_w + kx) * c;
-            for (size_t o = 0; o < c; o++) acc[o] += xt[o] * wt[o];
-        }
+/* The kernel rows of output row oy inside the input: [*ky0, *ky1). */
+void xnor_fconv_rows(const xnor_conv_params *p, size_t oy, size_t *ky0, size_t *ky1) {
+    size_t kx0, kx1;
+    valid_taps(p, oy, 0, ky0, ky1, &kx0, &kx1);
 }
 
-VECTORIZE
-static void pool_pixel(const fjob *job, size_t b, size_t oy, size_t ox, float *restrict out, double *restrict sum) {
-    const xnor_conv_params *p = job->p;
-    size_t c = p->in_c, ky0, ky1, kx0, kx1;
-    valid_taps(p, oy, ox, &ky0, &ky1, &kx0, &kx1);
-    if (job->kind == FPOOL_MAX) {
-        for (size_t o = 0; o < c; o++) out[o] = -INFINITY; /* a window of padding only: -inf, as in float */
-        for (size_t ky = ky0; ky < ky1; ky++)
-            for (size_t kx = kx0; kx < kx1; kx++) {
-                const float *restrict xt = tap_ptr(job, b, oy, ox, ky, kx);
-                for (size_t o = 0; o < c; o++) out[o] = (xt[o] > out[o]) | (xt[o] != xt[o]) ? xt[o] : out[o]; /* NaN sticks */
-            }
-        return;
-    }
-    for (size_t o = 0; o < c; o++) sum[o] = 0.0;
-    for (size_t ky = ky0; ky < ky1; ky++)
-        for (size_t kx = kx0; kx < kx1; kx++) {
-            const float *restrict xt = tap_ptr(job, b, oy, ox, ky, kx);
-            for (size_t o = 0; o < c; o++) sum[o] += (double)xt[o];
-        }
-    double count = job->kind == FPOOL_AVG_INCLUDE_PAD ? (double)(p->kernel_h * p->kernel_w)
-                                                       : (double)((ky1 - ky0) * (kx1 - kx0));
-    for (size_t o = 0; o < c; o++) out[o] = (float)(sum[o] / count);
+/* The kernel columns of output column ox inside the input: [*kx0, *kx1). */
+void xnor_fconv_cols(const xnor_conv_params *p, size_t ox, size_t *kx0, size_t *kx1) {
+    size_t ky0, ky1;
+    xnor_conv_params q = *p;
+    q.in_h = q.kernel_h * q.dilation_h, q.pad_top = 0, q.stride_h = 1; /* rows: all inside */
+    valid_taps(&q, 0, ox, &ky0, &ky1, kx0, kx1);
 }
+
+#define ROWS_TARGET
+#define DEPTHWISE_ROW xnor_depthwise_row_ref
+#define POOL_ROW xnor_pool_row_ref
+#include "rows.h"
 
 /* Output channels per pass over a row: one slice of the weights (taps x in_c x 16 floats) stays in L1
  * while every pixel of the row goes through it.  (A 1x1 conv 256 -> 512 has 512 KB of weights, which
@@ -170,17 +150,21 @@ static void ftask(void *ctx, int t, int nt) {
             return;
         }
     }
+    size_t lo, hi;
+    interior(job->out_w, p->in_w, p->stride_w, p->pad_left, p->dilation_w * (p->kernel_w - 1) + 1, &lo, &hi);
+    const xnor_kernels *kern = xnor_active();
+    xnor_depthwise_row_fn depthwise_row = kern->depthwise_row ? kern->depthwise_row : xnor_depthwise_row_ref;
+    xnor_pool_row_fn pool_row = kern->pool_row ? kern->pool_row : xnor_pool_row_ref;
     for (size_t r = r0; r < r1; r++) {
         size_t b = r / job->out_h, oy = r % job->out_h;
         if (job->kind == FCONV_DIRECT) {
             direct_row(job, b, oy);
             continue;
         }
-        for (size_t ox = 0; ox < job->out_w; ox++) {
-            float *dst = job->out + (r * job->out_w + ox) * p->out_c;
-            if (job->kind == FCONV_DEPTHWISE) depthwise_pixel(job, b, oy, ox, dst);
-            else pool_pixel(job, b, oy, ox, dst, sum);
-        }
+        const float *image = job->x + b * p->in_h * p->in_w * p->in_c;
+        float *row = job->out + r * job->out_w * p->out_c;
+        if (job->kind == FCONV_DEPTHWISE) depthwise_row(image, p, oy, job->out_w, lo, hi, job->w, job->bias, row);
+        else pool_row(image, p, oy, job->out_w, lo, hi, job->kind - FPOOL_MAX, sum, row);
     }
     free(sum);
 }
