@@ -110,6 +110,22 @@ def test_nhwc_pools_against_float64(kernel_path, g, seed, kind):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
+@settings(max_examples=30)
+@given(n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 70), o=st.integers(1, 70),
+       threads=st.integers(1, 2), seed=st.integers(0, 2**32 - 1))
+def test_pointwise_conv_and_dense(kernel_path, n, h, w, c, o, threads, seed):
+    """1x1 convs with unit strides and no padding (and Dense) run as one product over all pixels."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, h, w, c)).astype(np.float32)
+    wt = rng.normal(size=(o, 1, 1, c)).astype(np.float32)
+    bias = rng.normal(size=o).astype(np.float32)
+    want, mag = conv_f64(x, wt, bias, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    got = ops.conv2d(x, wt, bias, num_threads=threads)
+    assert np.all(np.abs(got - want) <= 1e-5 * mag + 1e-6)
+    flat = ops.dense(x.reshape(-1, c), wt[:, 0, 0, :], bias, num_threads=threads)
+    assert np.all(np.abs(flat - want.reshape(-1, o)) <= 1e-5 * mag.reshape(-1, o) + 1e-6)
+
+
 def test_float_conv_rejects_what_c_does_not_cover(kernel_path):
     """Grouped (not depthwise) and float64 convs take the BLAS path and still compute the right thing."""
     rng = np.random.default_rng(1)

@@ -169,7 +169,8 @@ class InferenceSession:
                 shape = node.attrs["weight_shape"]
                 size, fused = int(np.prod(shape)), node.attrs.get("packed")
                 note = node.why or ("sign fused: packed output" + (" + bit max-pool" if fused["pool"] else "")
-                                    if fused else "float output")
+                                    if fused else "float output" + (" + shortcut add" if node.attrs.get("residual")
+                                                                    else ""))
                 per, count = int(np.prod(shape[1:])), macs(node, int(np.prod(shape[1:])))
                 if fused and fused["pool"]:  # the traced output is pooled: count the conv's own outputs
                     count = _conv_macs(shapes.get(node.inputs[0]), node.attrs["conv"], shape)

@@ -136,9 +136,34 @@ static void direct_row(const fjob *job, size_t b, size_t oy) {
     }
 }
 
+/* A 1x1 conv with unit strides and no padding is a matrix product over all pixels: blocks of pixels
+ * run across row ends (a 7x7 map would otherwise leave a 1-pixel block per row). */
+static int is_pointwise(const xnor_conv_params *p) {
+    return p->kernel_h == 1 && p->kernel_w == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_top &&
+           !p->pad_bottom && !p->pad_left && !p->pad_right;
+}
+
+static void pointwise_task(fjob *job, int t, int nt) {
+    const xnor_conv_params *p = job->p;
+    size_t pixels = p->batch * job->out_h * job->out_w, oc = p->out_c, q0, q1;
+    xnor_split(pixels, FCONV_PIXELS, t, nt, &q0, &q1);
+    for (size_t ob = 0; ob < oc; ob += FCONV_SLICE) {
+        size_t n_oc = oc - ob < FCONV_SLICE ? oc - ob : FCONV_SLICE;
+        for (size_t q = q0; q < q1; q += FCONV_PIXELS) {
+            size_t n = q1 - q < FCONV_PIXELS ? q1 - q : FCONV_PIXELS;
+            job->block(job->x + q * p->in_c, p->in_c, n, 0, 0, 0, 1, 0, 1, 1, p->in_c, job->w + ob, oc, n_oc,
+                       job->bias ? job->bias + ob : NULL, job->out + q * oc + ob, oc);
+        }
+    }
+}
+
 static void ftask(void *ctx, int t, int nt) {
     fjob *job = ctx;
     const xnor_conv_params *p = job->p;
+    if (job->kind == FCONV_DIRECT && is_pointwise(p)) {
+        pointwise_task(job, t, nt);
+        return;
+    }
     size_t rows = p->batch * job->out_h, r0, r1;
     xnor_split(rows, 1, t, nt, &r0, &r1);
     double *sum = NULL;

@@ -224,7 +224,7 @@ static void check_bmaxpool(const char *isa) {
 static float rnd_float(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
 
 /* Float NHWC conv (groups 1, HWIO weights; or depthwise) and pools against plain loops in double. */
-static void check_float_layers(const char *isa) {
+static void check_float_layers(const char *isa, int pointwise) {
     xnor_conv_params p = {0};
     int depthwise = rnd() % 3 == 0;
     p.batch = (size_t)rnd_range(1, 2), p.in_h = (size_t)rnd_range(1, 12), p.in_w = (size_t)rnd_range(1, 13);
@@ -235,6 +235,10 @@ static void check_float_layers(const char *isa) {
     p.pad_top = (size_t)rnd_range(0, 2), p.pad_bottom = (size_t)rnd_range(0, 2);
     p.pad_left = (size_t)rnd_range(0, 2), p.pad_right = (size_t)rnd_range(0, 2);
     p.groups = depthwise ? p.in_c : 1;
+    if (pointwise) { /* 1x1, unit strides, no padding: the matrix-product path over all pixels */
+        p.kernel_h = p.kernel_w = p.stride_h = p.stride_w = 1;
+        p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
+    }
     size_t oh, ow;
     if (xnor_conv_output_size(&p, &oh, &ow) != XNOR_OK) return; /* the kernel does not fit: draw again */
     size_t cin = p.in_c, cout = p.out_c, nw = p.kernel_h * p.kernel_w * (depthwise ? 1 : cin) * cout;
@@ -372,7 +376,7 @@ int main(void) {
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name);
         for (int i = 0; i < 60; i++) check_bconv(name);
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
-        for (int i = 0; i < 150; i++) check_float_layers(name);
+        for (int i = 0; i < 150; i++) check_float_layers(name, i % 5 == 0);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
     }
     check_errors();
