@@ -307,16 +307,15 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
     bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
 
-    layers = {}  # input shape -> the prepared conv (auto_pad pads depend on the shape)
+    base = ops.Conv2d(w_ohwi, a["bias"], stride=strides, dilation=dilations, groups=conv.get("group", 1))
+    layers = {}  # input shape -> the layer with its pads (auto_pad depends on the shape)
     nhwc = a.get("_nhwc")  # the input is NHWC already (passes/nhwc.py)
 
     def run(x):
         layer = layers.get(x.shape)
         if layer is None:
             shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2]) if nhwc else x.shape
-            pads = conv_pads(shape, conv, kernel, strides, dilations)
-            layer = layers[x.shape] = ops.Conv2d(w_ohwi, a["bias"], stride=strides, padding=pads,
-                                                 dilation=dilations, groups=conv.get("group", 1))
+            layer = layers[x.shape] = base.with_padding(conv_pads(shape, conv, kernel, strides, dilations))
         y = layer(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), num_threads).astype(x.dtype, copy=False)
         for n in a["chain"]:
             if n.op == "BatchNormalization":
@@ -328,7 +327,7 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
         if ternary and np.any(y == 0):
             return Packed(None, y.shape[3], np.ascontiguousarray(np.sign(y).transpose(0, 3, 1, 2)).astype(np.float32))
         return Packed(kernels.pack(_sign_bits_input(y, minus)), y.shape[3], None, (bit1, bit0))
-    run.uses_blas = ops.Conv2d(w_ohwi, a["bias"], groups=conv.get("group", 1)).uses_blas
+    run.uses_blas = base.uses_blas
     return run
 
 

@@ -345,17 +345,17 @@ def prepare_conv(node, constants, num_threads):
     w = constants[node.inputs[1]]  # OHWI (passes/nhwc.py)
     bias = constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
     kernel, strides, dilations = _spatial(attrs, (0, 0) + tuple(w.shape[1:3]))
-    layers = {}
+    base = ops.Conv2d(w, bias, stride=strides, dilation=dilations, groups=attrs.get("group", 1))
+    layers = {}  # input shape -> the layer with its pads (auto_pad depends on the shape)
 
     def run(x, *constant_inputs):
         layer = layers.get(x.shape)
         if layer is None:
             _require_2d(x, "Conv")
-            pads = conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides, dilations)
-            layer = layers[x.shape] = ops.Conv2d(w, bias, stride=strides, padding=pads, dilation=dilations,
-                                                 groups=attrs.get("group", 1))
+            layer = layers[x.shape] = base.with_padding(conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides,
+                                                                  dilations))
         return [layer(x, num_threads).astype(x.dtype, copy=False)]
-    run.uses_blas = ops.Conv2d(w, bias, groups=attrs.get("group", 1)).uses_blas
+    run.uses_blas = base.uses_blas
     return run
 
 

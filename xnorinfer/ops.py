@@ -11,6 +11,7 @@ bit 1 = -1) and fuse their output transform into the kernel:
 Float layers (first and last layers, pooling, shortcuts) use numpy and its BLAS.
 Validation happens here; the backends only see arrays they can index safely.
 """
+import copy
 import operator
 from dataclasses import dataclass
 
@@ -402,6 +403,12 @@ class Conv2d:
     @property
     def uses_blas(self):
         return self._direct_weights is None
+
+    def with_padding(self, padding):
+        """The same layer (prepared weights shared) with other padding: auto_pad depends on the input size."""
+        other = copy.copy(self)
+        other.padding = padding
+        return other
 
     def __call__(self, x, num_threads=None):
         x = _float_nhwc(x)

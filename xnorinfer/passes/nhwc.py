@@ -112,20 +112,17 @@ class _Rewriter:
         if not acts or not any(i in self.twin for i in acts) or \
                 any(i not in self.twin and i not in self.rank4_inputs for i in acts):
             return False
-        for i in acts:  # a 4-D graph input beside an NHWC operand: transposed once
-            if i not in self.twin:
-                self.need_twin(i)
+        consts = {i: _nhwc_const(self.g.constants[i]) for i in ins if i in self.g.constants}
+        if any(c is None for c in consts.values()):
+            return False
         new = []
         for i in ins:
             if not i:
                 new.append(i)
-            elif i in self.g.constants:
-                c = _nhwc_const(self.g.constants[i])
-                if c is None:
-                    return False
-                new.append(i if np.size(c) == 1 else self.const(c, i + "@nhwc"))
-            else:
-                new.append(self.twin[i])
+            elif i in consts:
+                new.append(i if np.size(consts[i]) == 1 else self.const(consts[i], i + "@nhwc"))
+            else:  # an NHWC operand, or a 4-D graph input beside one (transposed once)
+                new.append(self.need_twin(i))
         self.emit_nhwc(node, new)
         return True
 
@@ -164,17 +161,10 @@ class _Rewriter:
         if op in _GLOBAL_POOLS and x in self.twin:
             self.emit_nhwc(node, [self.twin[x]])
             return
-        if op == "Concat" and any(self.name(i) in self.twin for i in node.inputs if i):
-            ins = []
-            for i in node.inputs:
-                i = self.name(i)
-                if i in g.constants:
-                    c = _nhwc_const(g.constants[i])
-                    if c is None or np.ndim(g.constants[i]) != 4:
-                        return self.emit_plain(node)
-                    ins.append(self.const(c, i + "@nhwc"))
-                else:
-                    ins.append(self.need_twin(i))
+        if op == "Concat" and any(self.name(i) in self.twin for i in node.inputs if i) and \
+                all(np.ndim(g.constants[i]) == 4 for i in node.inputs if i in g.constants):
+            ins = [self.const(_nhwc_const(g.constants[i]), i + "@nhwc") if i in g.constants else
+                   self.need_twin(self.name(i)) for i in node.inputs if i]
             axis = node.attrs.get("axis", 0)
             self.emit_nhwc(node, ins, {"axis": _AXIS[axis % 4]})
             return
