@@ -66,3 +66,15 @@ def test_fuzz_tflite():
     tflite = os.path.join(os.path.dirname(__file__), "fixtures", "lce", "tiny_bnn", "model.tflite")
     cases, _ = fuzz(open(tflite, "rb").read(), (1, 32, 32, 3), 500, seed=5)
     assert cases == 500
+
+
+def test_fuzz_xnor_with_fused_shortcuts(tmp_path):
+    """A planned QuickNet-style model (NHWC float ops, shortcut adds fused into binary convs, the C float
+    layers): broken or hostile edits of its .xnor raise Python exceptions, never crash."""
+    src = os.path.join(os.path.dirname(__file__), "fixtures", "lce", "tiny_resid", "model.tflite")
+    path = tmp_path / "resid.xnor"
+    sess = xnorinfer.InferenceSession(src)
+    assert any(n.attrs.get("residual") for n in sess._graph.nodes)
+    sess.save(path)
+    cases, _ = fuzz(path.read_bytes(), (1, 32, 32, 3), 500, seed=6)
+    assert cases == 500
