@@ -144,3 +144,24 @@ def test_float_conv_bad_arguments(kernel_path, bad):
     w = np.zeros((6, 3, 3, 1 if bad.get("groups") else 6), np.float32)
     with pytest.raises(ValueError):
         ops.conv2d(x, w, **bad)
+
+
+@pytest.mark.parametrize("c_shape", [None, (), (7,), (1, 7), (7, 1), (7, 7)])
+@pytest.mark.parametrize("trans_b", [0, 1])
+def test_prepared_gemm_matches_onnx_semantics(kernel_path, c_shape, trans_b):
+    """Gemm with a constant B (and C of any broadcastable shape) prepared once: ONNX's y = A B + C."""
+    from xnorinfer import plan
+    from xnorinfer.ir import Graph, Node, ValueInfo
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(7, 9)).astype(np.float32)  # M = N: a (M, 1) C must not pass for a per-column one
+    b = rng.normal(size=(7, 9) if trans_b else (9, 7)).astype(np.float32)
+    consts = {"b": b}
+    inputs = ["a", "b"]
+    if c_shape is not None:
+        consts["c"] = rng.normal(size=c_shape).astype(np.float32)
+        inputs.append("c")
+    g = Graph([Node("Gemm", inputs, ["y"], {"transB": trans_b}, "gemm")], [ValueInfo("a", (7, 9), np.dtype(np.float32))],
+              [ValueInfo("y", None, np.dtype(np.float32))], consts)
+    (got,) = plan.execute(plan.build(g), g.constants, {"a": a}, ["y"])
+    want = a.astype(np.float64) @ (b.T if trans_b else b) + (consts["c"] if c_shape is not None else 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -370,8 +370,8 @@ def prepare_gemm(node, constants, num_threads):
     if b.ndim != 2 or (len(node.inputs) > 2 and node.inputs[2] and c is None):
         return None
     w = b if attrs.get("transB", 0) else b.T
-    if c is not None and c.size not in (1, w.shape[0]) or c is not None and c.ndim > 2:
-        return None
+    if c is not None and not (c.size in (1, w.shape[0]) and (c.ndim <= 1 or c.ndim == 2 and c.shape[0] == 1)):
+        return None  # only a C that is one value per output column (a (M, 1) C adds per row)
     bias = None if c is None else np.broadcast_to(np.asarray(c, np.float32).reshape(-1), (w.shape[0],))
     layer = ops.Dense(np.ascontiguousarray(w), bias)
 
