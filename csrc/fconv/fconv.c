@@ -34,17 +34,21 @@ typedef struct {
 
 enum { FCONV_DIRECT = 0, FCONV_DEPTHWISE = 1, FPOOL_MAX = 2, FPOOL_AVG = 3, FPOOL_AVG_INCLUDE_PAD = 4 };
 
+/* The taps [*k0, *k1) of a kernel axis that land inside the input for output position `out`. */
+static void axis_taps(size_t out, size_t stride, size_t pad, size_t dilation, size_t kernel, size_t in,
+                      size_t *k0, size_t *k1) {
+    long start = (long)(out * stride) - (long)pad, d = (long)dilation;
+    size_t a = 0, b = kernel;
+    while (a < b && start + (long)a * d < 0) a++;
+    while (b > a && start + (long)(b - 1) * d >= (long)in) b--;
+    *k0 = a, *k1 = b;
+}
+
 /* The taps of output (oy, ox) inside the input: ky in [*ky0, *ky1), kx in [*kx0, *kx1). */
 static void valid_taps(const xnor_conv_params *p, size_t oy, size_t ox, size_t *ky0, size_t *ky1,
                        size_t *kx0, size_t *kx1) {
-    long y = (long)(oy * p->stride_h) - (long)p->pad_top, x = (long)(ox * p->stride_w) - (long)p->pad_left;
-    long dh = (long)p->dilation_h, dw = (long)p->dilation_w;
-    size_t a = 0, b = p->kernel_h, c = 0, d = p->kernel_w;
-    while (a < b && y + (long)a * dh < 0) a++;
-    while (b > a && y + (long)(b - 1) * dh >= (long)p->in_h) b--;
-    while (c < d && x + (long)c * dw < 0) c++;
-    while (d > c && x + (long)(d - 1) * dw >= (long)p->in_w) d--;
-    *ky0 = a, *ky1 = b, *kx0 = c, *kx1 = d;
+    axis_taps(oy, p->stride_h, p->pad_top, p->dilation_h, p->kernel_h, p->in_h, ky0, ky1);
+    axis_taps(ox, p->stride_w, p->pad_left, p->dilation_w, p->kernel_w, p->in_w, kx0, kx1);
 }
 
 /* Input element (channel 0) of tap (ky, kx) of output (b, oy, ox); only called for valid taps. */
@@ -78,16 +82,12 @@ void xnor_fconv_block_ref(const float *x, size_t pixel_stride, size_t npix, size
 
 /* The kernel rows of output row oy inside the input: [*ky0, *ky1). */
 void xnor_fconv_rows(const xnor_conv_params *p, size_t oy, size_t *ky0, size_t *ky1) {
-    size_t kx0, kx1;
-    valid_taps(p, oy, 0, ky0, ky1, &kx0, &kx1);
+    axis_taps(oy, p->stride_h, p->pad_top, p->dilation_h, p->kernel_h, p->in_h, ky0, ky1);
 }
 
 /* The kernel columns of output column ox inside the input: [*kx0, *kx1). */
 void xnor_fconv_cols(const xnor_conv_params *p, size_t ox, size_t *kx0, size_t *kx1) {
-    size_t ky0, ky1;
-    xnor_conv_params q = *p;
-    q.in_h = q.kernel_h * q.dilation_h, q.pad_top = 0, q.stride_h = 1; /* rows: all inside */
-    valid_taps(&q, 0, ox, &ky0, &ky1, kx0, kx1);
+    axis_taps(ox, p->stride_w, p->pad_left, p->dilation_w, p->kernel_w, p->in_w, kx0, kx1);
 }
 
 #define ROWS_TARGET
