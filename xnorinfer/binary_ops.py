@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels, ops
-from .float_ops import OPS, batchnorm, conv_pads
+from .float_ops import OPS, ShapedConv, batchnorm, conv_pads
 
 
 @dataclass
@@ -300,23 +300,16 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
     a = node.attrs
     conv, w = a["conv"], a["weights"]
     w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
-    kernel, strides = w.shape[2:], tuple(conv.get("strides", [1, 1]))
-    dilations = tuple(conv.get("dilations", [1, 1]))
     pack_attrs = a["pack"]
     minus, ternary, cases = pack_attrs["minus"], pack_attrs["ternary"], pack_attrs["values"]
     bit1 = next(v for v, m in zip(cases, minus) if m) if any(minus) else -1.0
     bit0 = next((v for v, m in zip(cases, minus) if not m), 1.0)
 
-    base = ops.Conv2d(w_ohwi, a["bias"], stride=strides, dilation=dilations, groups=conv.get("group", 1))
-    layers = {}  # input shape -> the layer with its pads (auto_pad depends on the shape)
+    float_conv = ShapedConv(w_ohwi, a["bias"], conv)
     nhwc = a.get("_nhwc")  # the input is NHWC already (passes/nhwc.py)
 
     def run(x):
-        layer = layers.get(x.shape)
-        if layer is None:
-            shape = (x.shape[0], x.shape[3], x.shape[1], x.shape[2]) if nhwc else x.shape
-            layer = layers[x.shape] = base.with_padding(conv_pads(shape, conv, kernel, strides, dilations))
-        y = layer(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), num_threads).astype(x.dtype, copy=False)
+        y = float_conv(x if nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), num_threads)
         for n in a["chain"]:
             if n.op == "BatchNormalization":
                 scale, bias, mean, var = (constants[i] for i in n.inputs[1:5])
@@ -327,7 +320,7 @@ def make_xfloatconvpack(node, num_threads=None, constants=None):
         if ternary and np.any(y == 0):
             return Packed(None, y.shape[3], np.ascontiguousarray(np.sign(y).transpose(0, 3, 1, 2)).astype(np.float32))
         return Packed(kernels.pack(_sign_bits_input(y, minus)), y.shape[3], None, (bit1, bit0))
-    run.uses_blas = base.uses_blas
+    run.uses_blas = float_conv.uses_blas
     return run
 
 

@@ -337,25 +337,39 @@ def _conv(inputs, attrs):
 
 # ---- prepared float layers: weights laid out once per plan, not once per call ----------------------
 
+class ShapedConv:
+    """A Conv node's ops.Conv2d (OHWI weights prepared once) for NHWC inputs, its pads worked out per
+    input shape: auto_pad depends on the shape."""
+
+    def __init__(self, w_ohwi, bias, attrs):
+        self.attrs = attrs
+        self.kernel, self.strides, self.dilations = _spatial(attrs, (0, 0) + tuple(w_ohwi.shape[1:3]))
+        self.base = ops.Conv2d(w_ohwi, bias, stride=self.strides, dilation=self.dilations,
+                               groups=attrs.get("group", 1))
+        self.layers = {}
+        self.uses_blas = self.base.uses_blas
+
+    def __call__(self, x_nhwc, num_threads):
+        layer = self.layers.get(x_nhwc.shape)
+        if layer is None:
+            _require_2d(x_nhwc, "Conv")
+            n, h, w, c = x_nhwc.shape
+            pads = conv_pads((n, c, h, w), self.attrs, self.kernel, self.strides, self.dilations)
+            layer = self.layers[x_nhwc.shape] = self.base.with_padding(pads)
+        return layer(x_nhwc, num_threads).astype(x_nhwc.dtype, copy=False)
+
+
 def prepare_conv(node, constants, num_threads):
-    """An NHWC Conv with constant weights as an ops.Conv2d per input shape (pads follow auto_pad)."""
+    """An NHWC Conv with constant weights (OHWI, passes/nhwc.py) as a ShapedConv."""
     attrs = node.attrs
     if not attrs.get("_nhwc") or any(i and i not in constants for i in node.inputs[1:]):
         return None
-    w = constants[node.inputs[1]]  # OHWI (passes/nhwc.py)
     bias = constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
-    kernel, strides, dilations = _spatial(attrs, (0, 0) + tuple(w.shape[1:3]))
-    base = ops.Conv2d(w, bias, stride=strides, dilation=dilations, groups=attrs.get("group", 1))
-    layers = {}  # input shape -> the layer with its pads (auto_pad depends on the shape)
+    conv = ShapedConv(constants[node.inputs[1]], bias, attrs)
 
     def run(x, *constant_inputs):
-        layer = layers.get(x.shape)
-        if layer is None:
-            _require_2d(x, "Conv")
-            layer = layers[x.shape] = base.with_padding(conv_pads(_nchw_shape(x, attrs), attrs, kernel, strides,
-                                                                  dilations))
-        return [layer(x, num_threads).astype(x.dtype, copy=False)]
-    run.uses_blas = base.uses_blas
+        return [conv(x, num_threads)]
+    run.uses_blas = conv.uses_blas
     return run
 
 
