@@ -25,7 +25,7 @@ def _cdef_from_header(text):
 
 def _sources():
     files = [os.path.join(CSRC, "dispatch.c"), os.path.join(CSRC, "threadpool.c")]
-    for sub in ("pack", "bgemm", "bconv", "fconv"):
+    for sub in ("pack", "bgemm", "bconv", "fconv", "fops"):
         files += sorted(glob.glob(os.path.join(CSRC, sub, "*.c")))
     # setuptools wants paths relative to setup.py
     return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]

@@ -15,6 +15,12 @@ _DTYPE_CODES = {np.dtype(np.float16): 1, np.dtype(np.float32): 2, np.dtype(np.fl
                 np.dtype(np.int8): 4, np.dtype(np.int16): 5, np.dtype(np.int32): 6,
                 np.dtype(np.int64): 7}
 PACKABLE_DTYPES = tuple(_DTYPE_CODES)
+# The float tensor ops' codes (xnor_binary_op, xnor_unary_op in xnorinfer.h).
+BINARY_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "max": 4, "min": 5, "prelu": 6, "greater": 7,
+              "greater_equal": 8, "less": 9, "less_equal": 10, "equal": 11}
+COMPARISONS = frozenset(("greater", "greater_equal", "less", "less_equal", "equal"))
+UNARY_OPS = {"relu": 0, "neg": 1, "abs": 2, "round": 3, "floor": 4, "ceil": 5, "trunc": 6, "round_up": 7,
+             "round_half_up": 8, "round_half_down": 9}
 
 
 class BackendError(RuntimeError):
@@ -154,6 +160,72 @@ class CBackend:
         fb = self.ffi.from_buffer
         status = self.lib.xnor_pool2d_f32(fb("float[]", x), self._conv_params(geometry), kind, fb("float[]", out),
                                           num_threads)
+        if status:
+            self._check(status)
+
+    # ---- float tensor ops (float32, C-contiguous arrays; out preallocated by the caller) ----
+
+    def _dims(self, shapes):
+        """size_t arrays of `shapes`, each left-padded with 1s to the longest (and to rank >= 1)."""
+        rank = max(1, max(len(s) for s in shapes))
+        return rank, [self.ffi.new("size_t[]", [1] * (rank - len(s)) + [int(d) for d in s]) for s in shapes]
+
+    def binary_f32(self, op, a, b, out):
+        """out = a <op> b with numpy broadcasting; out has the broadcast shape, float32 (uint8 for the
+        comparisons)."""
+        fb = self.ffi.from_buffer
+        rank, (da, db, do) = self._dims((a.shape, b.shape, out.shape))
+        status = self.lib.xnor_binary_f32(BINARY_OPS[op], fb("float[]", a), da, fb("float[]", b), db,
+                                          fb("char[]", out), do, rank)
+        if status:
+            self._check(status)
+
+    def where_f32(self, cond, a, b, out):
+        """out = cond ? a : b (cond uint8 or bool), broadcasting."""
+        fb = self.ffi.from_buffer
+        rank, (dc, da, db, do) = self._dims((cond.shape, a.shape, b.shape, out.shape))
+        status = self.lib.xnor_where_f32(fb("uint8_t[]", cond), dc, fb("float[]", a), da, fb("float[]", b), db,
+                                         fb("float[]", out), do, rank)
+        if status:
+            self._check(status)
+
+    def unary_f32(self, op, x, out):
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_unary_f32(UNARY_OPS[op], fb("float[]", x), fb("float[]", out), x.size)
+        if status:
+            self._check(status)
+
+    def batchnorm_f32(self, x, mean, denom, scale, bias, outer, channels, inner, out):
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_batchnorm_f32(fb("float[]", x), fb("float[]", mean), fb("float[]", denom),
+                                             fb("float[]", scale), fb("float[]", bias), outer, channels, inner,
+                                             fb("float[]", out))
+        if status:
+            self._check(status)
+
+    def softmax_f32(self, x, outer, axis, inner, out):
+        """Softmax over the middle axis of x viewed as (outer, axis, inner); out may be x."""
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_softmax_f32(fb("float[]", x), outer, axis, inner, fb("float[]", out))
+        if status:
+            self._check(status)
+
+    def mean_f32(self, x, outer, reduce, inner, out):
+        """Mean over the middle axis of x viewed as (outer, reduce, inner) into out (outer * inner values)."""
+        fb = self.ffi.from_buffer
+        status = self.lib.xnor_mean_f32(fb("float[]", x), outer, reduce, inner, fb("float[]", out))
+        if status:
+            self._check(status)
+
+    def transpose(self, x, perm, out):
+        """out = np.transpose(x, perm) for elements of 1, 2, 4 or 8 bytes."""
+        fb = self.ffi.from_buffer
+        rank = x.ndim
+        if rank == 0:
+            out[...] = x
+            return
+        dims, p = self.ffi.new("size_t[]", list(x.shape)), self.ffi.new("size_t[]", [int(i) for i in perm])
+        status = self.lib.xnor_transpose(fb("char[]", x), x.itemsize, dims, p, rank, fb("char[]", out))
         if status:
             self._check(status)
 

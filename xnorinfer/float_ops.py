@@ -4,9 +4,12 @@ Each implementation takes (inputs, attrs) — inputs a list of arrays, None for 
 input — and returns a list of outputs.  Semantics follow the ONNX operator specification; float
 tensors stay float32 (numpy does the arithmetic, BLAS the matrix products).
 """
+import math
+
 import numpy as np
 
 from . import ops
+from ._native import get_backend
 
 OPS = {}
 
@@ -226,7 +229,57 @@ def _reduce(fn):
     return run
 
 
-OPS["ReduceMean"] = _reduce(np.mean)
+# Softmax and the means run in the C kernels when they can (float32; the means over one contiguous run
+# of axes): the C runtime calls the same kernels, and numpy's exp and pairwise float32 sums give other
+# last bits, so the two executors agree bit for bit only if both use them.  numpy is the fallback.
+
+def _c_kernel(x, name):
+    """The active backend if it has the C kernel `name` and x is a non-empty float32 array, else None."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim == 0 or x.size == 0:
+        return None
+    backend = get_backend()
+    return backend if hasattr(backend, name) else None
+
+
+def _c_mean(x, axes, keepdims):
+    """x.mean(axis=axes, keepdims=keepdims) through xnor_mean_f32 (a double sum in index order, one
+    rounding), or None when there is no C kernel or the axes (ONNX's: negative from the end) are not
+    one contiguous run of distinct, valid axes."""
+    backend = _c_kernel(x, "mean_f32")
+    if backend is None:
+        return None
+    axes = [int(a) + x.ndim if int(a) < 0 else int(a) for a in axes]
+    if not axes or len(set(axes)) != len(axes) or not all(0 <= a < x.ndim for a in axes):
+        return None
+    axes.sort()
+    begin, end = axes[0], axes[-1] + 1
+    if end - begin != len(axes):
+        return None
+    shape = x.shape
+    if keepdims:
+        out_shape = shape[:begin] + (1,) * (end - begin) + shape[end:]
+    else:
+        out_shape = shape[:begin] + shape[end:]
+    out = np.empty(out_shape, np.float32)
+    backend.mean_f32(np.ascontiguousarray(x), math.prod(shape[:begin]), math.prod(shape[begin:end]),
+                     math.prod(shape[end:]), out)
+    return out
+
+
+_reduce_mean_numpy = _reduce(np.mean)
+
+
+@op("ReduceMean")
+def _reduce_mean(inputs, attrs):
+    axes = _axes(inputs, attrs)
+    if axes is None or len(axes) == 0:
+        if attrs.get("noop_with_empty_axes", 0) and axes is not None:
+            return _reduce_mean_numpy(inputs, attrs)
+        axes = range(np.ndim(inputs[0]))
+    out = _c_mean(inputs[0], axes, bool(attrs.get("keepdims", 1)))
+    return [out] if out is not None else _reduce_mean_numpy(inputs, attrs)
+
+
 OPS["ReduceSum"] = _reduce(np.sum)
 OPS["ReduceMax"] = _reduce(np.max)
 OPS["ReduceMin"] = _reduce(np.min)
@@ -236,6 +289,14 @@ OPS["ReduceMin"] = _reduce(np.min)
 def _softmax(inputs, attrs):
     x = inputs[0]
     axis = attrs.get("axis", -1)
+    backend = _c_kernel(x, "softmax_f32")
+    if backend is not None and -x.ndim <= axis < x.ndim:
+        a = axis + x.ndim if axis < 0 else axis
+        end = x.ndim if attrs.get("_opset", 13) < 13 else a + 1  # before 13: the trailing axes as one
+        out = np.empty(x.shape, np.float32)
+        backend.softmax_f32(np.ascontiguousarray(x), math.prod(x.shape[:a]), math.prod(x.shape[a:end]),
+                            math.prod(x.shape[end:]), out)
+        return [out]
     if attrs.get("_opset", 13) < 13:  # before opset 13: softmax over the flattened trailing axes
         axis = axis + x.ndim if axis < 0 else axis
         flat = x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
@@ -486,6 +547,9 @@ def _spatial_axes(x, attrs):
 @op("GlobalAveragePool")
 def _gap(inputs, attrs):
     x = inputs[0]
+    out = _c_mean(x, _spatial_axes(x, attrs), True)
+    if out is not None:
+        return [out]
     return [x.mean(axis=_spatial_axes(x, attrs), keepdims=True).astype(x.dtype)]
 
 

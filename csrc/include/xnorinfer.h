@@ -178,6 +178,64 @@ typedef enum { XNOR_POOL_MAX = 0, XNOR_POOL_AVG = 1, XNOR_POOL_AVG_INCLUDE_PAD =
 XNOR_API xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool_kind kind,
                                      float *out, int num_threads);
 
+/* ---- Float tensor ops (the rest of a model's float graph), float32, row-major -------------------
+ * Shapes are given as `rank` dims (rank 1..XNOR_MAX_RANK); operands of a broadcasting op are given with
+ * the output's rank (their shapes left-padded with 1s by the caller), each dim equal to the output's or
+ * 1 (numpy broadcasting).  Arithmetic is one IEEE float32 operation per element in the order written
+ * (no fused multiply-adds), so results equal numpy's float32 ufuncs exactly.  max/min propagate NaN and
+ * return the second operand when both compare equal, as numpy does on x86-64 (its maxps/minps loops):
+ * max(a, b) = (a > b || isnan(a)) ? a : b, min(a, b) = (a < b || isnan(a)) ? a : b, so
+ * max(-0.0, +0.0) = +0.0 and max(+0.0, -0.0) = -0.0.  NaN payloads are not specified.  Every size must
+ * be >= 1.  The elementwise ops may run in place (out equal to an operand of the output's shape). */
+#define XNOR_MAX_RANK 6
+typedef enum {
+    XNOR_BIN_ADD = 0, XNOR_BIN_SUB = 1, XNOR_BIN_MUL = 2, XNOR_BIN_DIV = 3, XNOR_BIN_MAX = 4, XNOR_BIN_MIN = 5,
+    XNOR_BIN_PRELU = 6,   /* a < 0 ? a * b : a */
+    XNOR_BIN_GREATER = 7, XNOR_BIN_GREATER_EQUAL = 8, XNOR_BIN_LESS = 9, XNOR_BIN_LESS_EQUAL = 10,
+    XNOR_BIN_EQUAL = 11,  /* comparisons write uint8 0/1 */
+    XNOR_BIN_COUNT = 12
+} xnor_binary_op;
+XNOR_API xnor_status xnor_binary_f32(xnor_binary_op op, const float *a, const size_t *a_dims, const float *b,
+                                     const size_t *b_dims, void *out, const size_t *out_dims, size_t rank);
+/* out = cond ? a : b (cond uint8, any nonzero is true), broadcasting like xnor_binary_f32. */
+XNOR_API xnor_status xnor_where_f32(const uint8_t *cond, const size_t *cond_dims, const float *a,
+                                    const size_t *a_dims, const float *b, const size_t *b_dims, float *out,
+                                    const size_t *out_dims, size_t rank);
+typedef enum {
+    XNOR_UN_RELU = 0,            /* max(x, +0.0) by the max rule above (-0.0 gives +0.0) */
+    XNOR_UN_NEG = 1, XNOR_UN_ABS = 2,
+    XNOR_UN_ROUND = 3,           /* half to even (np.round, rint) */
+    XNOR_UN_FLOOR = 4, XNOR_UN_CEIL = 5, XNOR_UN_TRUNC = 6,
+    XNOR_UN_ROUND_UP = 7,        /* sign(x) * ceil(|x|)        (QONNX UP) */
+    XNOR_UN_ROUND_HALF_UP = 8,   /* sign(x) * floor(|x| + 0.5) (QONNX HALF_UP) */
+    XNOR_UN_ROUND_HALF_DOWN = 9, /* sign(x) * ceil(|x| - 0.5)  (QONNX HALF_DOWN) */
+                                 /* sign as np.sign: 1, -1, +0.0 for either zero, NaN for NaN; so
+                                    HALF_DOWN of +-0.0 is +0.0 * -0.0 = -0.0, like numpy's */
+    XNOR_UN_COUNT = 10
+} xnor_unary_op;
+XNOR_API xnor_status xnor_unary_f32(xnor_unary_op op, const float *x, float *out, size_t count);
+/* Inference batch norm over (outer, channels, inner): out = ((x - mean[c]) / denom[c]) * scale[c] + bias[c],
+ * four float32 roundings in that order; denom = sqrt(var + eps) computed by the caller. */
+XNOR_API xnor_status xnor_batchnorm_f32(const float *x, const float *mean, const float *denom,
+                                        const float *scale, const float *bias, size_t outer, size_t channels,
+                                        size_t inner, float *out);
+/* Softmax over the middle axis of (outer, axis, inner), for each (outer, inner) column exactly:
+ *   m = max of x over the axis (NaN if any x is NaN),
+ *   e_i = (float)exp((double)(x_i - m))   -- x_i - m a float32 subtraction, exp the library's own
+ *                                           double-precision exp (no libm: the same bits on every CPU),
+ *   sum = sum of (double)e_i in index order, in double,
+ *   out_i = (float)((double)e_i / sum).
+ * As numpy's exp(x - max) / sum: a column holding NaN or +inf, or only -inf, gives NaN everywhere
+ * (+inf - +inf and -inf - -inf are NaN); other -inf entries give 0.  out may equal x. */
+XNOR_API xnor_status xnor_softmax_f32(const float *x, size_t outer, size_t axis, size_t inner, float *out);
+/* Mean over the middle axis of (outer, reduce, inner) into (outer, inner): summed in double in index
+ * order, divided in double, rounded once to float32: out = (float)(sum of (double)x_i / (double)reduce). */
+XNOR_API xnor_status xnor_mean_f32(const float *x, size_t outer, size_t reduce, size_t inner, float *out);
+/* out = x transposed by perm (out dim i = x dim perm[i]), elements of elem_size bytes (1, 2, 4 or 8);
+ * out must not overlap x. */
+XNOR_API xnor_status xnor_transpose(const void *x, size_t elem_size, const size_t *dims, const size_t *perm,
+                                    size_t rank, void *out);
+
 /* Register-only XOR-popcount-accumulate loop of the active ISA, `iters` iterations; returns the number
  * of binary multiply-accumulates it performed (the benchmark divides by its wall time to get the
  * CPU's peak) and stores a checksum in *sink so nothing is optimised away. */

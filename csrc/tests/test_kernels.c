@@ -1,6 +1,7 @@
 /* Kernel tester (XNNPACK's pattern): random inputs, every ISA path this CPU has, awkward shapes,
  * garbage tail bits, compared with a plain reference written here, independent of the library.
  * Runs natively and under qemu-aarch64.  Exit status 0 only if every case matches. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,6 +322,508 @@ pools:
     free(x); free(w); free(bias); free(out); free(pooled);
 }
 
+/* ---- float tensor ops ---- */
+
+double xnor_exp_f64(double x); /* the library's own exp (fops/fops.h): checked against expl here */
+
+static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+/* the same float32, bit for bit, or both NaN (payloads are not specified) */
+static int same_f(float a, float b) { return (a != a && b != b) || f2u(a) == f2u(b); }
+
+/* Floats with the awkward values over-represented: zeros of both signs, NaN, infinities, subnormals,
+ * huge values, halves (rounding ties), small integers, and arbitrary bit patterns. */
+static float rnd_special(void) {
+    uint64_t r = rnd();
+    float s = (r >> 40) & 1 ? -1.0f : 1.0f;
+    switch (r % 14) {
+    case 0: return s * 0.0f;
+    case 1: return (r >> 41) & 1 ? NAN : -NAN;
+    case 2: return s * INFINITY;
+    case 3: return s * u2f((uint32_t)(r >> 44) & 0x7fffffu); /* subnormal (or 0) */
+    case 4: return s * 3.0e38f * (float)((r >> 20) % 100) / 99.0f;
+    case 5: return s * ((float)((r >> 20) % 16) + 0.5f);  /* a tie for the roundings */
+    case 6: return s * (float)((r >> 20) % 5);
+    case 7: return u2f((uint32_t)(r >> 20));              /* any bits */
+    case 8: return s * 0.5f;
+    default: return rnd_float() * (float)(1u << ((r >> 20) % 12));
+    }
+}
+
+/* Random broadcast shapes: out dims, and each operand's dims (equal to out's or 1) in one of the
+ * layouts the kernels have fast paths for, or random. */
+static size_t rnd_shape(size_t *dims, size_t max_count) {
+    size_t rank = (size_t)rnd_range(1, 6), count;
+    do {
+        count = 1;
+        for (size_t i = 0; i < rank; i++) dims[i] = (size_t)rnd_range(1, i + 2 < rank ? 4 : 9), count *= dims[i];
+    } while (count > max_count);
+    return rank;
+}
+
+static void rnd_operand(const size_t *out, size_t rank, size_t *d) {
+    int kind = rnd_range(0, 5);
+    for (size_t i = 0; i < rank; i++) {
+        switch (kind) {
+        case 0: d[i] = out[i]; break;                                  /* same shape */
+        case 1: d[i] = 1; break;                                       /* scalar */
+        case 2: d[i] = i == rank - 1 ? out[i] : 1; break;              /* per channel, last axis */
+        case 3: d[i] = i == (rank > 1) ? out[i] : 1; break;            /* per channel, axis 1 (NCHW) */
+        default: d[i] = rnd() % 2 ? out[i] : 1; break;                 /* random */
+        }
+    }
+}
+
+/* Element `o` (row-major index into out) of an operand of dims d broadcast to out. */
+static size_t bidx(size_t o, const size_t *out, const size_t *d, size_t rank) {
+    size_t idx = 0, stride = 1;
+    for (size_t i = rank; i-- > 0;) {
+        size_t c = o % out[i];
+        o /= out[i];
+        if (d[i] != 1) idx += c * stride;
+        stride *= d[i];
+    }
+    return idx;
+}
+
+static float ref_max(float a, float b) { /* numpy's np.maximum on x86-64 */
+    if (isnan(a)) return a;
+    if (isnan(b)) return b;
+    return a > b ? a : b;
+}
+static float ref_min(float a, float b) {
+    if (isnan(a)) return a;
+    if (isnan(b)) return b;
+    return a < b ? a : b;
+}
+
+static void check_binary(const char *isa) {
+    size_t out[6], da[6], db[6];
+    size_t rank = rnd_shape(out, 3000), n = 1;
+    for (size_t i = 0; i < rank; i++) n *= out[i];
+    rnd_operand(out, rank, da);
+    rnd_operand(out, rank, db);
+    float *a = malloc(n * 4), *b = malloc(n * 4), *o = malloc(n * 4 + 4);
+    for (size_t i = 0; i < n; i++) a[i] = rnd_special(), b[i] = rnd_special();
+    if (rnd() % 4 == 0) /* equal operands: the ties of max/min and the comparisons */
+        for (size_t i = 0; i < n; i++) b[i] = (rnd() % 2) ? a[i] : -a[i];
+    for (int op = 0; op < XNOR_BIN_COUNT; op++) {
+        cases++;
+        int in_place = op < XNOR_BIN_GREATER && rnd() % 4 == 0, full_a = 1;
+        for (size_t i = 0; i < rank; i++) full_a &= da[i] == out[i];
+        float *ac = a;
+        if (in_place && full_a) { /* out == a */
+            ac = malloc(n * 4);
+            memcpy(ac, a, n * 4);
+        }
+        void *dst = ac != a ? (void *)ac : (void *)o;
+        xnor_status st = xnor_binary_f32((xnor_binary_op)op, ac, da, b, db, dst, out, rank);
+        int bad = st != XNOR_OK;
+        for (size_t i = 0; i < n && !bad; i++) {
+            float x = a[bidx(i, out, da, rank)], y = b[bidx(i, out, db, rank)], want = 0.0f;
+            int cmp = -1;
+            switch (op) {
+            case XNOR_BIN_ADD: want = x + y; break;
+            case XNOR_BIN_SUB: want = x - y; break;
+            case XNOR_BIN_MUL: want = x * y; break;
+            case XNOR_BIN_DIV: want = x / y; break;
+            case XNOR_BIN_MAX: want = ref_max(x, y); break;
+            case XNOR_BIN_MIN: want = ref_min(x, y); break;
+            case XNOR_BIN_PRELU: want = x < 0 ? x * y : x; break;
+            case XNOR_BIN_GREATER: cmp = x > y; break;
+            case XNOR_BIN_GREATER_EQUAL: cmp = x >= y; break;
+            case XNOR_BIN_LESS: cmp = x < y; break;
+            case XNOR_BIN_LESS_EQUAL: cmp = x <= y; break;
+            case XNOR_BIN_EQUAL: cmp = x == y; break;
+            }
+            if (cmp >= 0 ? ((uint8_t *)dst)[i] != cmp : !same_f(((float *)dst)[i], want)) {
+                printf("FAIL %s binary op %d rank %zu at %zu: %a op %a gave %a\n", isa, op, rank, i, x, y,
+                       cmp >= 0 ? (double)((uint8_t *)dst)[i] : (double)((float *)dst)[i]);
+                bad = 1;
+            }
+        }
+        if (st != XNOR_OK) printf("FAIL %s binary op %d: status %d (%s)\n", isa, op, st, xnor_last_error());
+        failures += bad;
+        if (ac != a) free(ac);
+    }
+    /* where: cond of any nonzero byte, broadcast like the operands */
+    size_t dc[6];
+    rnd_operand(out, rank, dc);
+    uint8_t *c = malloc(n);
+    for (size_t i = 0; i < n; i++) c[i] = rnd() % 2 ? 0 : (uint8_t)(1 + rnd() % 255);
+    cases++;
+    xnor_status st = xnor_where_f32(c, dc, a, da, b, db, o, out, rank);
+    int bad = st != XNOR_OK;
+    for (size_t i = 0; i < n && !bad; i++) {
+        float want = c[bidx(i, out, dc, rank)] ? a[bidx(i, out, da, rank)] : b[bidx(i, out, db, rank)];
+        if (f2u(o[i]) != f2u(want)) bad = 1; /* a copy: NaN bits too */
+    }
+    if (bad) {
+        printf("FAIL %s where rank %zu: status %d\n", isa, rank, st);
+        failures++;
+    }
+    free(a); free(b); free(o); free(c);
+}
+
+/* np.round: half to even, written without rint */
+static float ref_round(float v) {
+    if (!(fabsf(v) < 8388608.0f)) return v; /* integral already (or inf, NaN) */
+    float f = floorf(v), d = v - f, r = d > 0.5f ? f + 1.0f : d < 0.5f ? f : (fmodf(f, 2.0f) == 0.0f ? f : f + 1.0f);
+    return r == 0.0f ? copysignf(0.0f, v) : r;
+}
+static float ref_sign(float v) {
+    if (isnan(v)) return v;
+    return v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f;
+}
+
+static void check_unary(const char *isa) {
+    size_t n = (size_t)rnd_range(1, 300);
+    float *x = malloc(n * 4), *o = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) x[i] = rnd_special();
+    for (int op = 0; op < XNOR_UN_COUNT; op++) {
+        cases++;
+        xnor_status st = xnor_unary_f32((xnor_unary_op)op, x, o, n);
+        int bad = st != XNOR_OK;
+        for (size_t i = 0; i < n && !bad; i++) {
+            float v = x[i], want = 0.0f;
+            switch (op) {
+            case XNOR_UN_RELU: want = isnan(v) ? v : v > 0.0f ? v : 0.0f; break;
+            case XNOR_UN_NEG: want = -v; break;
+            case XNOR_UN_ABS: want = fabsf(v); break;
+            case XNOR_UN_ROUND: want = ref_round(v); break;
+            case XNOR_UN_FLOOR: want = floorf(v); break;
+            case XNOR_UN_CEIL: want = ceilf(v); break;
+            case XNOR_UN_TRUNC: want = v < 0 ? ceilf(v) : floorf(v); break;
+            case XNOR_UN_ROUND_UP: want = ref_sign(v) * ceilf(fabsf(v)); break;
+            case XNOR_UN_ROUND_HALF_UP: want = ref_sign(v) * floorf(fabsf(v) + 0.5f); break;
+            case XNOR_UN_ROUND_HALF_DOWN: want = ref_sign(v) * ceilf(fabsf(v) - 0.5f); break;
+            }
+            if (!same_f(o[i], want)) {
+                printf("FAIL %s unary op %d of %a: got %a want %a\n", isa, op, v, o[i], want);
+                bad = 1;
+            }
+        }
+        failures += bad;
+    }
+    /* in place */
+    cases++;
+    memcpy(o, x, n * 4);
+    if (xnor_unary_f32(XNOR_UN_ROUND_HALF_UP, o, o, n) != XNOR_OK) failures++;
+    for (size_t i = 0; i < n; i++)
+        if (!same_f(o[i], ref_sign(x[i]) * floorf(fabsf(x[i]) + 0.5f))) { printf("FAIL %s unary in place\n", isa); failures++; break; }
+    free(x); free(o);
+}
+
+static void check_batchnorm(const char *isa) {
+    size_t outer = (size_t)rnd_range(1, 3), ch = (size_t)rnd_range(1, 40), inner = rnd() % 2 ? 1 : (size_t)rnd_range(1, 50);
+    size_t n = outer * ch * inner;
+    float *x = malloc(n * 4), *o = malloc(n * 4), *p = malloc(4 * ch * 4);
+    for (size_t i = 0; i < n; i++) x[i] = rnd_special();
+    for (size_t i = 0; i < 4 * ch; i++) p[i] = rnd() % 8 ? rnd_float() * 3.0f : rnd_special();
+    const float *mean = p, *denom = p + ch, *scale = p + 2 * ch, *bias = p + 3 * ch;
+    cases++;
+    int bad = xnor_batchnorm_f32(x, mean, denom, scale, bias, outer, ch, inner, o) != XNOR_OK;
+    for (size_t i = 0; i < n && !bad; i++) {
+        size_t c = i / inner % ch;
+        float t = x[i] - mean[c];
+        t = t / denom[c];
+        t = t * scale[c];
+        t = t + bias[c];
+        if (!same_f(o[i], t)) {
+            printf("FAIL %s batchnorm (%zu, %zu, %zu) at %zu: got %a want %a\n", isa, outer, ch, inner, i, o[i], t);
+            bad = 1;
+        }
+    }
+    failures += bad;
+    free(x); free(o); free(p);
+}
+
+static void check_exp(void) {
+    static const double specials[] = {0.0, -0.0, -1e-300, 1e-300, -1.0, 1.0, -0.34657359027997264,
+                                      0.34657359027997264, -708.39641853226408, -708.4, -744.0, -745.1,
+                                      -745.2, 709.7, 709.78, -7.0e-17};
+    int bad = 0;
+    cases++;
+    for (int i = 0; i < 20000 + 16 && !bad; i++) {
+        double x;
+        if (i < 16) x = specials[i];
+        else if (i % 4 == 0) x = -746.0 + 1456.0 * ((double)(rnd() >> 11) / 9007199254740992.0);
+        else x = -40.0 * ((double)(rnd() >> 11) / 9007199254740992.0); /* softmax's range */
+        double got = xnor_exp_f64(x);
+        long double want = expl((long double)x), err = fabsl((long double)got - want);
+        if (want > (long double)DBL_MAX ? got != INFINITY : !(err <= 1e-15L * want + 4.9406564584124654e-324L)) {
+            printf("FAIL exp(%a) = %a, want %.21Lg (relative error %Lg)\n", x, got, want, err / want);
+            bad = 1;
+        }
+    }
+    if (xnor_exp_f64(0.0) != 1.0 || xnor_exp_f64(-INFINITY) != 0.0 || xnor_exp_f64(INFINITY) != INFINITY ||
+        !isnan(xnor_exp_f64(NAN)) || xnor_exp_f64(-800.0) != 0.0 || xnor_exp_f64(710.0) != INFINITY ||
+        xnor_exp_f64(-745.2) != 0.0 || xnor_exp_f64(-745.1) != 0x1p-1074 /* the smallest subnormal */) {
+        printf("FAIL exp special values\n");
+        bad = 1;
+    }
+    failures += bad;
+}
+
+/* x (outer, mid, inner) -> (outer * inner, mid): the layout the inner == 1 paths take */
+static void to_rows(const float *x, size_t outer, size_t mid, size_t inner, float *t) {
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < mid; i++)
+            for (size_t j = 0; j < inner; j++) t[(o * inner + j) * mid + i] = x[(o * mid + i) * inner + j];
+}
+
+static void check_softmax_mean(const char *isa) {
+    size_t outer = (size_t)rnd_range(1, 3), mid = (size_t)rnd_range(1, 70);
+    size_t inner = rnd() % 3 == 0 ? 1 : (size_t)rnd_range(1, rnd() % 4 ? 20 : 600); /* past one chunk */
+    size_t n = outer * mid * inner, cols = outer * inner;
+    float *x = malloc(n * 4), *o = malloc(n * 4), *t = malloc(n * 4), *ot = malloc(n * 4);
+    float *m = malloc(cols * 4), *mt = malloc(cols * 4);
+    int special = rnd() % 4 == 0, scale = rnd_range(0, 6);
+    for (size_t i = 0; i < n; i++)
+        x[i] = special && rnd() % 8 == 0 ? rnd_special() : rnd_float() * (float)(1 << scale) * 10.0f;
+    cases += 2;
+    int bad = 0;
+    if (xnor_softmax_f32(x, outer, mid, inner, o) != XNOR_OK || xnor_mean_f32(x, outer, mid, inner, m) != XNOR_OK) {
+        printf("FAIL %s softmax/mean: %s\n", isa, xnor_last_error());
+        failures++;
+        goto done;
+    }
+    for (size_t col = 0; col < cols && !bad; col++) {
+        size_t ob = col / inner, j = col % inner;
+        const float *xc = x + ob * mid * inner + j;
+        const float *oc = o + ob * mid * inner + j;
+        /* the documented formula, step by step */
+        float mx = xc[0];
+        int has_nan = 0;
+        for (size_t i = 0; i < mid; i++) mx = xc[i * inner] > mx ? xc[i * inner] : mx;
+        for (size_t i = 0; i < mid; i++) has_nan |= isnan(xc[i * inner]);
+        if (has_nan) mx = NAN;
+        double sum = 0.0;
+        long double lsum = 0.0L, msum = 0.0L, mag = 0.0L;
+        for (size_t i = 0; i < mid; i++) {
+            sum += (double)(float)xnor_exp_f64((double)(xc[i * inner] - mx));
+            lsum += expl((long double)(xc[i * inner] - mx)); /* the float32 difference, as specified */
+            msum += (long double)xc[i * inner], mag += fabsl((long double)xc[i * inner]);
+        }
+        for (size_t i = 0; i < mid && !bad; i++) {
+            float e = (float)xnor_exp_f64((double)(xc[i * inner] - mx));
+            float want = (float)((double)e / sum);
+            long double exact = expl((long double)(xc[i * inner] - mx)) / lsum;
+            if (!same_f(oc[i * inner], want)) {
+                printf("FAIL %s softmax (%zu, %zu, %zu) col %zu i %zu: got %a, the formula gives %a\n", isa, outer, mid,
+                       inner, col, i, oc[i * inner], want);
+                bad = 1;
+            } else if (!isnan(exact) && !isinf(exact) && !(fabsl((long double)want - exact) <= 4e-7L * exact + 1.5e-45L)) {
+                printf("FAIL %s softmax col %zu i %zu: %a is off the long double %Lg\n", isa, col, i, want, exact);
+                bad = 1;
+            }
+        }
+        /* mean: the formula exactly, and close to the long double mean */
+        double s = 0.0;
+        for (size_t i = 0; i < mid; i++) s += (double)xc[i * inner];
+        float want = (float)(s / (double)mid), got = m[ob * inner + j];
+        long double exact = msum / (long double)mid;
+        if (!same_f(got, want)) {
+            printf("FAIL %s mean (%zu, %zu, %zu) col %zu: got %a, the formula gives %a\n", isa, outer, mid, inner, col, got, want);
+            bad = 1;
+        } else if (isfinite(exact) && !(fabsl((long double)got - exact) <= 1e-7L * fabsl(exact) + 1e-15L * mag / mid + 1e-45L)) {
+            printf("FAIL %s mean col %zu: %a is off the long double %Lg\n", isa, col, got, exact);
+            bad = 1;
+        }
+    }
+    /* the same columns laid out as rows (inner == 1) give the same bits; in place gives the same bits */
+    to_rows(x, outer, mid, inner, t);
+    if (xnor_softmax_f32(t, cols, mid, 1, ot) != XNOR_OK || xnor_mean_f32(t, cols, mid, 1, mt) != XNOR_OK ||
+        xnor_softmax_f32(t, cols, mid, 1, t) != XNOR_OK) bad = 1;
+    to_rows(o, outer, mid, inner, x); /* x is no longer needed: the softmax as rows */
+    for (size_t i = 0; i < n && !bad; i++)
+        if (!same_f(ot[i], x[i]) || !same_f(t[i], x[i])) {
+            printf("FAIL %s softmax (%zu, %zu, %zu): the row layout or in place gives other bits\n", isa, outer, mid, inner);
+            bad = 1;
+        }
+    for (size_t col = 0; col < cols && !bad; col++)
+        if (!same_f(mt[col], m[col])) {
+            printf("FAIL %s mean (%zu, %zu, %zu): the row layout gives other bits\n", isa, outer, mid, inner);
+            bad = 1;
+        }
+    failures += bad;
+done:
+    free(x); free(o); free(t); free(ot); free(m); free(mt);
+}
+
+/* Exact properties: a constant column's softmax is (float)(1.0 / n) everywhere and its mean is the
+ * constant; a column with +inf, NaN, or only -inf gives NaN; -inf entries beside finite ones give 0. */
+static void check_softmax_specials(void) {
+    float x[8], o[8];
+    int bad = 0;
+    cases++;
+    for (size_t n = 1; n <= 8; n++) {
+        for (size_t i = 0; i < n; i++) x[i] = -3.75f;
+        xnor_softmax_f32(x, 1, n, 1, o);
+        for (size_t i = 0; i < n; i++) bad |= o[i] != (float)(1.0 / (double)n);
+        xnor_mean_f32(x, 1, n, 1, o);
+        bad |= o[0] != -3.75f;
+    }
+    const float rows[4][3] = {{1.0f, INFINITY, 2.0f}, {1.0f, NAN, 2.0f}, {-INFINITY, -INFINITY, -INFINITY},
+                              {INFINITY, INFINITY, 0.0f}};
+    for (int r = 0; r < 4; r++) {
+        xnor_softmax_f32(rows[r], 1, 3, 1, o);
+        for (int i = 0; i < 3; i++) bad |= !isnan(o[i]);
+    }
+    const float part[3] = {-INFINITY, 0.0f, -INFINITY};
+    xnor_softmax_f32(part, 1, 3, 1, o);
+    bad |= f2u(o[0]) != 0 || o[1] != 1.0f || f2u(o[2]) != 0;
+    if (bad) {
+        printf("FAIL softmax/mean special values\n");
+        failures++;
+    }
+}
+
+static void check_transpose(const char *isa) {
+    size_t dims[6], perm[6], rank = rnd_shape(dims, 4000), n = 1, es = (size_t)1 << rnd_range(0, 3);
+    if (rnd() % 8 == 0) rank = 4, dims[0] = 1, dims[1] = (size_t)rnd_range(1, 70), dims[2] = dims[3] = (size_t)rnd_range(1, 20);
+    for (size_t i = 0; i < rank; i++) n *= dims[i], perm[i] = i;
+    for (size_t i = rank; i-- > 1;) { /* Fisher-Yates */
+        size_t j = rnd() % (i + 1), tmp = perm[i];
+        perm[i] = perm[j], perm[j] = tmp;
+    }
+    unsigned char *x = malloc(n * es), *o = malloc(n * es);
+    for (size_t i = 0; i < n * es; i++) x[i] = (unsigned char)rnd();
+    cases++;
+    int bad = xnor_transpose(x, es, dims, perm, rank, o) != XNOR_OK;
+    size_t od[6], in_stride[6], step = 1;
+    for (size_t i = rank; i-- > 0;) in_stride[i] = step, step *= dims[i];
+    for (size_t i = 0; i < rank; i++) od[i] = dims[perm[i]];
+    for (size_t q = 0; q < n && !bad; q++) {
+        size_t rem = q, src = 0;
+        for (size_t i = rank; i-- > 0;) src += (rem % od[i]) * in_stride[perm[i]], rem /= od[i];
+        if (memcmp(o + q * es, x + src * es, es) != 0) bad = 1;
+    }
+    if (bad) {
+        printf("FAIL %s transpose rank %zu elem %zu dims", isa, rank, es);
+        for (size_t i = 0; i < rank; i++) printf(" %zu", dims[i]);
+        printf(" perm");
+        for (size_t i = 0; i < rank; i++) printf(" %zu", perm[i]);
+        printf("\n");
+        failures++;
+    }
+    free(x); free(o);
+}
+
+/* The activation-sized cases the fast paths exist for: NCHW <-> NHWC of 1x64x56x56, and the binary
+ * layouts over it (same shape, scalar, last-axis and axis-1 channel vectors). */
+static void check_fops_large(void) {
+    size_t nchw[4] = {1, 64, 56, 56}, nhwc[4] = {1, 56, 56, 64}, to_nhwc[4] = {0, 2, 3, 1}, to_nchw[4] = {0, 3, 1, 2};
+    size_t n = 64 * 56 * 56;
+    float *x = malloc(n * 4), *t = malloc(n * 4), *back = malloc(n * 4), *o = malloc(n * 4), *v = malloc(64 * 4);
+    for (size_t i = 0; i < n; i++) x[i] = rnd_float();
+    for (size_t i = 0; i < 64; i++) v[i] = rnd_float();
+    cases++;
+    int bad = xnor_transpose(x, 4, nchw, to_nhwc, 4, t) != XNOR_OK || xnor_transpose(t, 4, nhwc, to_nchw, 4, back) != XNOR_OK;
+    for (size_t c = 0; c < 64 && !bad; c++)
+        for (size_t p = 0; p < 56 * 56; p++)
+            if (f2u(t[p * 64 + c]) != f2u(x[c * 56 * 56 + p]) || f2u(back[c * 56 * 56 + p]) != f2u(x[c * 56 * 56 + p])) {
+                bad = 1;
+                break;
+            }
+    size_t vlast[4] = {1, 1, 1, 64}, vchan[4] = {1, 64, 1, 1}, one[4] = {1, 1, 1, 1};
+    if (!bad && (xnor_binary_f32(XNOR_BIN_MUL, t, nhwc, v, vlast, o, nhwc, 4) != XNOR_OK)) bad = 1;
+    for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(t[i] * v[i % 64]);
+    if (!bad && (xnor_binary_f32(XNOR_BIN_SUB, x, nchw, v, vchan, o, nchw, 4) != XNOR_OK)) bad = 1;
+    for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(x[i] - v[i / (56 * 56)]);
+    if (!bad && (xnor_binary_f32(XNOR_BIN_DIV, v, one, x, nchw, o, nchw, 4) != XNOR_OK)) bad = 1;
+    for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(v[0] / x[i]);
+    if (!bad && (xnor_binary_f32(XNOR_BIN_ADD, x, nchw, back, nchw, o, nchw, 4) != XNOR_OK)) bad = 1;
+    for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(x[i] + x[i]);
+    if (bad) {
+        printf("FAIL float tensor ops on a 1x64x56x56 activation\n");
+        failures++;
+    }
+    free(x); free(t); free(back); free(o); free(v);
+}
+
+/* The same bits on every CPU: softmax, mean and exp of fixed inputs hash to constants recorded once
+ * (on x86-64; the AArch64 run under qemu must reproduce them). */
+static void check_fops_golden(void) {
+    enum { N = 4 * 1000 };
+    static float x[N], o[N];
+    uint32_t s = 12345u;
+    for (int i = 0; i < N; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((int32_t)(s >> 8) - (1 << 23)) / (float)(1 << 19); /* [-16, 16) */
+    }
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a over the output bits */
+#define HASH_FLOATS(p, n) for (int i_ = 0; i_ < (n); i_++) { uint32_t u_ = f2u((p)[i_]); for (int b_ = 0; b_ < 4; b_++) h = (h ^ ((u_ >> (8 * b_)) & 255)) * 0x100000001b3u; }
+    xnor_softmax_f32(x, 4, 1000, 1, o);
+    HASH_FLOATS(o, N);
+    xnor_softmax_f32(x, 2, 50, 40, o);
+    HASH_FLOATS(o, N);
+    xnor_mean_f32(x, 4, 1000, 1, o);
+    HASH_FLOATS(o, 4);
+    xnor_mean_f32(x, 8, 25, 20, o);
+    HASH_FLOATS(o, 160);
+    for (int i = 0; i < N; i++) {
+        double e = xnor_exp_f64((double)x[i] * 44.0), ee = e;
+        uint64_t u;
+        memcpy(&u, &ee, 8);
+        for (int b = 0; b < 8; b++) h = (h ^ ((u >> (8 * b)) & 255)) * 0x100000001b3u;
+    }
+#undef HASH_FLOATS
+    cases++;
+    if (h != UINT64_C(0xef99087cd77aea39)) {
+        printf("FAIL softmax/mean/exp of fixed inputs hash to %016llx, not the recorded %016llx\n",
+               (unsigned long long)h, (unsigned long long)UINT64_C(0xef99087cd77aea39));
+        failures++;
+    }
+}
+
+static int rejected(xnor_status st, const char *what) {
+    return st == XNOR_EINVAL && strstr(xnor_last_error(), what) != NULL;
+}
+
+static void check_fops_errors(void) {
+    float f[64] = {0};
+    uint8_t c[64] = {0};
+    size_t d2[2] = {2, 3}, d1[2] = {1, 3}, bad_d[2] = {2, 2}, zero[2] = {0, 3}, huge[3] = {SIZE_MAX / 8, 4, 2}; /* bytes > PTRDIFF_MAX even at 1 byte each */
+    size_t d7[7] = {1, 1, 1, 1, 1, 1, 1}, perm[3] = {0, 1, 1}, id[3] = {0, 1, 2};
+    cases++;
+    int ok = rejected(xnor_binary_f32(XNOR_BIN_ADD, NULL, d2, f, d2, f, d2, 2), "binary_f32") &&
+             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, NULL, f, d2, f, d2, 2), "binary_f32") &&
+             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d2, f, d2, NULL, d2, 2), "binary_f32") &&
+             rejected(xnor_binary_f32((xnor_binary_op)XNOR_BIN_COUNT, f, d2, f, d2, f, d2, 2), "unknown op") &&
+             rejected(xnor_binary_f32((xnor_binary_op)-1, f, d2, f, d2, f, d2, 2), "unknown op") &&
+             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d2, f, d2, f, d2, 0), "rank") &&
+             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d7, f, d7, f, d7, 7), "rank") &&
+             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d2, f, bad_d, f, d2, 2), "neither 1 nor") &&
+             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d1, f, d1, f, zero, 2), ">= 1") &&
+             rejected(xnor_binary_f32(XNOR_BIN_EQUAL, f, huge, f, huge, c, huge, 3), "too large") &&
+             rejected(xnor_where_f32(c, d2, f, bad_d, f, d2, f, d2, 2), "neither 1 nor") &&
+             rejected(xnor_where_f32(NULL, d2, f, d2, f, d2, f, d2, 2), "where_f32") &&
+             rejected(xnor_where_f32(c, d2, f, d2, f, NULL, f, d2, 2), "where_f32") &&
+             rejected(xnor_unary_f32((xnor_unary_op)XNOR_UN_COUNT, f, f, 4), "unknown op") &&
+             rejected(xnor_unary_f32(XNOR_UN_RELU, f, NULL, 4), "null") &&
+             rejected(xnor_unary_f32(XNOR_UN_RELU, f, f, 0), ">= 1") &&
+             rejected(xnor_unary_f32(XNOR_UN_RELU, f, f, SIZE_MAX / 2), "too large") &&
+             rejected(xnor_batchnorm_f32(f, f, f, NULL, f, 1, 2, 3, f), "null") &&
+             rejected(xnor_batchnorm_f32(f, f, f, f, f, 1, 0, 3, f), ">= 1") &&
+             rejected(xnor_batchnorm_f32(f, f, f, f, f, SIZE_MAX / 16, 2, 3, f), "too large") &&
+             rejected(xnor_softmax_f32(f, 0, 2, 3, f), ">= 1") && rejected(xnor_softmax_f32(NULL, 1, 2, 3, f), "null") &&
+             rejected(xnor_softmax_f32(f, 1 << 22, 1 << 22, 1 << 22, f), "too large") &&
+             rejected(xnor_mean_f32(f, 1, 2, 0, f), ">= 1") && rejected(xnor_mean_f32(f, 1, 2, 3, NULL), "null") &&
+             rejected(xnor_transpose(f, 3, d2, id, 2, f + 32), "elem_size") &&
+             rejected(xnor_transpose(f, 4, d2, perm, 3, f + 32), "permutation") &&
+             rejected(xnor_transpose(f, 4, d2, id + 1, 2, f + 32), "permutation") &&
+             rejected(xnor_transpose(f, 4, d7, id, 7, f + 32), "rank") &&
+             rejected(xnor_transpose(f, 4, zero, id, 2, f + 32), ">= 1") &&
+             rejected(xnor_transpose(f, 4, d2, id, 2, f + 3), "overlaps") &&
+             rejected(xnor_transpose(f, 8, huge, id, 3, f + 32), "too large") &&
+             rejected(xnor_transpose(NULL, 4, d2, id, 2, f), "null");
+    if (!ok) {
+        printf("FAIL bad float tensor op arguments were not rejected (last message: %s)\n", xnor_last_error());
+        failures++;
+    }
+}
+
 static void check_errors(void) {
     uint64_t w = 0;
     int32_t c = 0;
@@ -377,9 +880,16 @@ int main(void) {
         for (int i = 0; i < 60; i++) check_bconv(name);
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
         for (int i = 0; i < 150; i++) check_float_layers(name, i % 5 == 0);
+        for (int i = 0; i < 40; i++) check_binary(name), check_unary(name), check_batchnorm(name);
+        for (int i = 0; i < 60; i++) check_softmax_mean(name), check_transpose(name);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
     }
     check_errors();
+    check_exp();
+    check_softmax_specials();
+    check_fops_golden();
+    check_fops_large();
+    check_fops_errors();
     printf("%d passed, %d failed\n", cases - failures, failures);
     return failures != 0;
 }
