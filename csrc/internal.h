@@ -149,6 +149,18 @@ void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, cons
 size_t xnor_output_row_bytes(const xnor_output_transform *t, size_t n);
 xnor_status xnor_check_transform(const xnor_output_transform *t);
 
+/* The binary conv with caller-provided scratch (the runtime's arena), so a run allocates nothing:
+ * workspace of at least xnor_bconv_workspace_size(p, num_threads) bytes, 64-byte aligned. */
+xnor_status xnor_bconv_workspace_size(const xnor_conv_params *p, int num_threads, size_t *bytes);
+xnor_status xnor_bconv_run_ws(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                              const xnor_output_transform *t, const float *residual, void *out, int num_threads,
+                              void *workspace, size_t workspace_bytes);
+/* Float pooling with caller-provided scratch of xnor_pool_workspace_size(p, num_threads) bytes (the
+ * average pools' per-thread sums). */
+size_t xnor_pool_workspace_size(const xnor_conv_params *p, int num_threads);
+xnor_status xnor_pool2d_f32_ws(const float *x, const xnor_conv_params *p, xnor_pool_kind kind, float *out,
+                               int num_threads, void *workspace, size_t workspace_bytes);
+
 /* Error reporting. */
 xnor_status xnor_fail(xnor_status status, const char *fmt, ...);
 

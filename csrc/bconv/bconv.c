@@ -40,6 +40,8 @@ typedef struct {
     uint64_t *flip_bits;      /* the transform's flip array as bits, or NULL */
     const float *residual;    /* float output: added per output value before the clamp, or NULL */
     int failed;               /* a task could not allocate its buffers */
+    char *workspace;          /* caller's scratch (the runtime's arena): per-thread slices, or NULL */
+    size_t slice_bytes;       /* bytes per thread slice of workspace */
 } conv_job;
 
 static size_t taps_of(const xnor_conv_params *p) { return p->kernel_h * p->kernel_w; }
@@ -130,14 +132,21 @@ static void conv_task(void *ctx, int t, int nt) {
     size_t p0, p1;
     xnor_split(job->pixels, MR, t, nt, &p0, &p1);
     if (p0 >= p1) return;
-    size_t lda = p->groups * job->kw;
-    uint64_t *rows = aligned_alloc(64, ((mc * lda * sizeof(uint64_t)) + 63) & ~(size_t)63);
-    int32_t *acc = malloc(mc * p->out_c * sizeof(int32_t));
-    if (!rows || !acc) {
-        job->failed = 1;
-        free(rows);
-        free(acc);
-        return;
+    size_t lda = p->groups * job->kw, rows_bytes = ((mc * lda * sizeof(uint64_t)) + 63) & ~(size_t)63;
+    uint64_t *rows;
+    int32_t *acc;
+    char *own = NULL;
+    if (job->workspace) {
+        rows = (uint64_t *)(job->workspace + (size_t)t * job->slice_bytes);
+        acc = (int32_t *)((char *)rows + rows_bytes);
+    } else {
+        own = aligned_alloc(64, rows_bytes + ((mc * p->out_c * sizeof(int32_t) + 63) & ~(size_t)63));
+        if (!own) {
+            job->failed = 1;
+            return;
+        }
+        rows = (uint64_t *)own;
+        acc = (int32_t *)(own + rows_bytes);
     }
     /* Blocks of mc pixels: their gathered rows and accumulators stay in L1 while each weight panel
      * is swept over the block MR rows at a time. */
@@ -168,8 +177,7 @@ static void conv_task(void *ctx, int t, int nt) {
                             job->out + (blk + r) * job->out_row_bytes);
         }
     }
-    free(rows);
-    free(acc);
+    free(own);
 }
 
 /* Weights in the order the kernel reads them, each tap's padding bits cleared, and the tap sums. */
@@ -295,8 +303,42 @@ xnor_status xnor_bconv_prepare(const uint64_t *w, const xnor_conv_params *p, uin
     return XNOR_OK;
 }
 
-static xnor_status run_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
-                                const xnor_output_transform *t, const float *residual, void *out, int num_threads) {
+/* Pixels per block: its gathered rows and accumulators fit L1, and together they stay below the size of
+ * the packed input (never more than MR rows past it): no im2col-sized temporaries.  Sets job->mr, mc. */
+static void block_size(conv_job *job) {
+    const xnor_conv_params *p = job->p;
+    job->mr = job->kern->gemm_ukernel ? job->kern->mr : 4;
+    size_t row_bytes = p->groups * job->kw * sizeof(uint64_t), acc_bytes = p->out_c * sizeof(int32_t);
+    size_t x_bytes = p->batch * p->in_h * p->in_w * job->x_words * sizeof(uint64_t);
+    size_t by_rows = BLOCK_ROW_BYTES / row_bytes, by_acc = BLOCK_ACC_BYTES / acc_bytes;
+    size_t by_input = x_bytes / (row_bytes + acc_bytes);
+    job->mc = by_rows < by_acc ? by_rows : by_acc;
+    if (by_input < job->mc) job->mc = by_input;
+    job->mc = job->mc < job->mr ? job->mr : job->mc - job->mc % job->mr;
+}
+
+static size_t slice_bytes(const conv_job *job) {
+    size_t rows = job->mc * job->p->groups * job->kw * sizeof(uint64_t), acc = job->mc * job->p->out_c * sizeof(int32_t);
+    return ((rows + 63) & ~(size_t)63) + ((acc + 63) & ~(size_t)63);
+}
+
+xnor_status xnor_bconv_workspace_size(const xnor_conv_params *p, int num_threads, size_t *bytes) {
+    conv_job job;
+    static const uint64_t dummy = 0;
+    xnor_status st = setup(&job, NULL, &dummy, p, NULL, NULL, 0);
+    if (st != XNOR_OK) return st;
+    if (!bytes) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    block_size(&job);
+    size_t nt = num_threads >= 1 ? (size_t)num_threads : (size_t)xnor_num_threads();
+    size_t per = slice_bytes(&job), flip = ((XNOR_WORDS(p->out_c) * sizeof(uint64_t)) + 63) & ~(size_t)63;
+    if (per > (SIZE_MAX - flip) / nt) return xnor_fail(XNOR_EINVAL, "conv: workspace too large");
+    *bytes = flip + per * nt;
+    return XNOR_OK;
+}
+
+static xnor_status run_prepared_ws(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                                   const xnor_output_transform *t, const float *residual, void *out,
+                                   int num_threads, void *workspace, size_t workspace_bytes) {
     conv_job job;
     if (!w) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
     xnor_status st = setup(&job, x, NULL, p, t, out, 1);
@@ -314,25 +356,40 @@ static xnor_status run_prepared(const uint64_t *x, const xnor_bconv_prepared *w,
     if (!job.pixels) return XNOR_OK;
     job.panels = w->panels;
     job.tap_sums = job.tap_sum_count ? w->tap_sums : NULL;
+    block_size(&job);
+    int nt = xnor_threads_for(job.pixels * p->out_c * job.kw, 32768, num_threads);
+    size_t flip_bytes = ((XNOR_WORDS(p->out_c) * sizeof(uint64_t)) + 63) & ~(size_t)63;
+    uint64_t *own_flip = NULL;
+    if (workspace) { /* [flip bits][one slice per thread]: nothing allocated */
+        job.slice_bytes = slice_bytes(&job);
+        size_t fit = workspace_bytes > flip_bytes ? (workspace_bytes - flip_bytes) / job.slice_bytes : 0;
+        if (fit < 1) return xnor_fail(XNOR_EINVAL, "conv: the workspace of %zu bytes is too small", workspace_bytes);
+        if ((size_t)nt > fit) nt = (int)fit;
+        job.workspace = (char *)workspace + flip_bytes;
+    }
     if (t->kind == XNOR_OUT_PACKED && t->flip) {
-        job.flip_bits = calloc(XNOR_WORDS(p->out_c), sizeof(uint64_t));
+        job.flip_bits = workspace ? (uint64_t *)workspace : (own_flip = calloc(XNOR_WORDS(p->out_c), sizeof(uint64_t)));
         if (!job.flip_bits) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate the flip bits");
+        memset(job.flip_bits, 0, XNOR_WORDS(p->out_c) * sizeof(uint64_t));
         for (size_t o = 0; o < p->out_c; o++) job.flip_bits[o / 64] |= (uint64_t)(t->flip[o] & 1) << (o % 64);
     }
-    job.mr = job.kern->gemm_ukernel ? job.kern->mr : 4;
-    /* Pixels per block: its gathered rows and accumulators fit L1, and together they stay below the
-     * size of the packed input (never more than MR rows past it): no im2col-sized temporaries. */
-    size_t row_bytes = p->groups * job.kw * sizeof(uint64_t), acc_bytes = p->out_c * sizeof(int32_t);
-    size_t x_bytes = p->batch * p->in_h * p->in_w * job.x_words * sizeof(uint64_t);
-    size_t by_rows = BLOCK_ROW_BYTES / row_bytes, by_acc = BLOCK_ACC_BYTES / acc_bytes;
-    size_t by_input = x_bytes / (row_bytes + acc_bytes);
-    job.mc = by_rows < by_acc ? by_rows : by_acc;
-    if (by_input < job.mc) job.mc = by_input;
-    job.mc = job.mc < job.mr ? job.mr : job.mc - job.mc % job.mr;
-    xnor_parallel(xnor_threads_for(job.pixels * p->out_c * job.kw, 32768, num_threads), conv_task, &job);
-    free(job.flip_bits);
+    xnor_parallel(nt, conv_task, &job);
+    free(own_flip);
     if (job.failed) return xnor_fail(XNOR_ENOMEM, "conv: cannot allocate per-thread buffers");
     return XNOR_OK;
+}
+
+static xnor_status run_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                                const xnor_output_transform *t, const float *residual, void *out, int num_threads) {
+    return run_prepared_ws(x, w, p, t, residual, out, num_threads, NULL, 0);
+}
+
+xnor_status xnor_bconv_run_ws(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,
+                              const xnor_output_transform *t, const float *residual, void *out, int num_threads,
+                              void *workspace, size_t workspace_bytes) {
+    if (!workspace || !t) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    if (residual && t->kind != XNOR_OUT_FLOAT32) return xnor_fail(XNOR_EINVAL, "conv: a residual needs float32 output");
+    return run_prepared_ws(x, w, p, t, residual, out, num_threads, workspace, workspace_bytes);
 }
 
 xnor_status xnor_bconv2d_prepared(const uint64_t *x, const xnor_bconv_prepared *w, const xnor_conv_params *p,

@@ -30,6 +30,8 @@ typedef struct {
     size_t out_h, out_w;
     int kind;                 /* FCONV_*, or a pooling kind */
     xnor_fconv_block_fn block;
+    double *sums;             /* caller's scratch for the average pools: in_c doubles per thread, or NULL */
+    int max_threads;          /* threads that scratch has room for (0: no limit) */
 } fjob;
 
 enum { FCONV_DIRECT = 0, FCONV_DEPTHWISE = 1, FPOOL_MAX = 2, FPOOL_AVG = 3, FPOOL_AVG_INCLUDE_PAD = 4 };
@@ -168,7 +170,7 @@ static void ftask(void *ctx, int t, int nt) {
     xnor_split(rows, 1, t, nt, &r0, &r1);
     double *sum = NULL;
     if (job->kind == FPOOL_AVG || job->kind == FPOOL_AVG_INCLUDE_PAD) {
-        sum = malloc(p->in_c * sizeof(double));
+        sum = job->sums ? job->sums + (size_t)t * p->in_c : malloc(p->in_c * sizeof(double));
         if (!sum) { /* cannot happen for sizes that passed validation, but never write garbage */
             for (size_t r = r0; r < r1; r++)
                 for (size_t i = 0; i < job->out_w * p->in_c; i++) job->out[r * job->out_w * p->in_c + i] = NAN;
@@ -191,7 +193,7 @@ static void ftask(void *ctx, int t, int nt) {
         if (job->kind == FCONV_DEPTHWISE) depthwise_row(image, p, oy, job->out_w, lo, hi, job->w, job->bias, row);
         else pool_row(image, p, oy, job->out_w, lo, hi, job->kind - FPOOL_MAX, sum, row);
     }
-    free(sum);
+    if (!job->sums) free(sum);
 }
 
 static int mul_ok(size_t a, size_t b, size_t *r) {
@@ -217,14 +219,16 @@ static xnor_status run(fjob *job, int num_threads) {
     size_t work;
     if (!mul_ok(out, job->kind == FCONV_DIRECT ? p->kernel_h * p->kernel_w * p->in_c : p->kernel_h * p->kernel_w, &work))
         work = SIZE_MAX;
-    xnor_parallel(xnor_threads_for(work, 1 << 16, num_threads), ftask, job);
+    int nt = xnor_threads_for(work, 1 << 16, num_threads);
+    if (job->max_threads && nt > job->max_threads) nt = job->max_threads;
+    xnor_parallel(nt, ftask, job);
     return XNOR_OK;
 }
 
 xnor_status xnor_conv2d_f32(const float *x, const float *w, const float *bias, const xnor_conv_params *p,
                             float *out, int num_threads) {
     if (!p) return xnor_fail(XNOR_EINVAL, "conv2d_f32: null pointer");
-    fjob job = {x, w, bias, p, out, 0, 0, FCONV_DIRECT, NULL};
+    fjob job = {x, w, bias, p, out, 0, 0, FCONV_DIRECT, NULL, NULL, 0};
     if (p->groups == p->in_c && p->groups == p->out_c && p->groups > 1) {
         job.kind = FCONV_DEPTHWISE;
     } else if (p->groups != 1) {
@@ -242,6 +246,23 @@ xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool
     if (p->in_c != p->out_c) return xnor_fail(XNOR_EINVAL, "pool2d_f32: in_c and out_c must be equal");
     if (kind != XNOR_POOL_MAX && kind != XNOR_POOL_AVG && kind != XNOR_POOL_AVG_INCLUDE_PAD)
         return xnor_fail(XNOR_EINVAL, "pool2d_f32: unknown pooling kind %d", (int)kind);
-    fjob job = {x, NULL, NULL, p, out, 0, 0, FPOOL_MAX + (int)kind, NULL};
+    fjob job = {x, NULL, NULL, p, out, 0, 0, FPOOL_MAX + (int)kind, NULL, NULL, 0};
+    return run(&job, num_threads);
+}
+
+size_t xnor_pool_workspace_size(const xnor_conv_params *p, int num_threads) {
+    size_t nt = num_threads >= 1 ? (size_t)num_threads : (size_t)xnor_num_threads();
+    return p && p->in_c && p->in_c <= SIZE_MAX / sizeof(double) / nt / 2 ? nt * p->in_c * sizeof(double) : 0;
+}
+
+xnor_status xnor_pool2d_f32_ws(const float *x, const xnor_conv_params *p, xnor_pool_kind kind, float *out,
+                               int num_threads, void *workspace, size_t workspace_bytes) {
+    if (!p || !workspace) return xnor_fail(XNOR_EINVAL, "pool2d_f32: null pointer");
+    if (p->in_c != p->out_c) return xnor_fail(XNOR_EINVAL, "pool2d_f32: in_c and out_c must be equal");
+    if (kind != XNOR_POOL_MAX && kind != XNOR_POOL_AVG && kind != XNOR_POOL_AVG_INCLUDE_PAD)
+        return xnor_fail(XNOR_EINVAL, "pool2d_f32: unknown pooling kind %d", (int)kind);
+    size_t fit = p->in_c ? workspace_bytes / (p->in_c * sizeof(double)) : 0;
+    if (!fit) return xnor_fail(XNOR_EINVAL, "pool2d_f32: the workspace is too small");
+    fjob job = {x, NULL, NULL, p, out, 0, 0, FPOOL_MAX + (int)kind, NULL, workspace, fit > 1024 ? 1024 : (int)fit};
     return run(&job, num_threads);
 }
