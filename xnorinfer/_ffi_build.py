@@ -19,13 +19,14 @@ def _cdef_from_header(text):
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"#ifdef __cplusplus.*?#endif", "", text, flags=re.S)
-    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.lstrip().startswith("#") or re.fullmatch(r"#define \w+ \d+\s*", line))
     return text.replace("XNOR_API ", "")
 
 
 def _sources():
     files = [os.path.join(CSRC, "dispatch.c"), os.path.join(CSRC, "threadpool.c")]
-    for sub in ("pack", "bgemm", "bconv", "fconv", "fops"):
+    for sub in ("pack", "bgemm", "bconv", "fconv", "fops", "runtime"):
         files += sorted(glob.glob(os.path.join(CSRC, sub, "*.c")))
     # setuptools wants paths relative to setup.py
     return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]
