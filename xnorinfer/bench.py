@@ -330,6 +330,58 @@ def _baselines(path, threads, inputs, out):
     return {"onnxruntime": make}
 
 
+class _TimedLib:
+    """The cffi lib with every xnor_* call timed: the time the Python executor spends inside C kernels
+    (plus ~0.3 us of wrapper per call, which counts in the Python executor's favour)."""
+
+    def __init__(self, lib):
+        self._lib, self.seconds = lib, 0.0
+
+    def __getattr__(self, name):
+        fn = getattr(self._lib, name)
+        if not name.startswith("xnor_") or not callable(fn):
+            return fn
+        clock = time.perf_counter
+
+        def timed(*args):
+            t0 = clock()
+            try:
+                return fn(*args)
+            finally:
+                self.seconds += clock() - t0
+        return timed
+
+
+def executor_times(path, inputs, threads, iterations=50, blocks=5):
+    """Per run, in ms (medians over interleaved blocks): the C runtime's whole run, the Python executor's
+    whole run, and the Python executor's time inside C kernels."""
+    from ._native import get_backend
+    from .session import InferenceSession
+    backend = get_backend()
+    c_sess = InferenceSession(path, num_threads=threads, executor="c")
+    real, timed = backend.lib, _TimedLib(backend.lib)
+    backend.lib = timed  # the Python executor's kernel plans bind the timed functions
+    try:
+        py_sess = InferenceSession(path, num_threads=threads, executor="python")
+        py_sess.run(None, inputs)
+    finally:
+        backend.lib = real
+    c_sess.run(None, inputs)
+    c_ms, py_ms, kernel_ms = [], [], []
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(iterations):
+            c_sess.run(None, inputs)
+        c_ms.append((time.perf_counter() - t0) / iterations * 1e3)
+        timed.seconds = 0.0
+        t0 = time.perf_counter()
+        for _ in range(iterations):
+            py_sess.run(None, inputs)
+        py_ms.append((time.perf_counter() - t0) / iterations * 1e3)
+        kernel_ms.append(timed.seconds / iterations * 1e3)
+    return float(np.median(c_ms)), float(np.median(py_ms)), float(np.median(kernel_ms))
+
+
 def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=print, progress=None):
     """Latency percentiles of xnorinfer and of the engine the file comes from (onnxruntime for ONNX,
     Larq Compute Engine for its .tflite), interleaved in blocks on the same inputs and threads."""
@@ -362,4 +414,11 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
             out(f"{'':<14} {t:>3} xnorinfer is {speedup:.2f}x faster than {best} (median; its fastest setting here)")
             results.append(dict(threads=t, xnorinfer_p50=ours_p50, baseline=best,
                                 baseline_p50=float(np.percentile(lat[best], 50)), speedup=speedup))
+    from ._native import get_backend
+    if get_backend().name == "c" and not isinstance(sess.program(batch), str):
+        out("executors (xnorinfer's own: one C runtime call per run, or the Python executor calling each kernel):")
+        for t in threads:
+            c_ms, py_ms, kernel_ms = executor_times(path, inputs, t, max(5, iterations // 5))
+            out(f"  {t} thr: C runtime {c_ms:.3f} ms; Python executor {py_ms:.3f} ms, of which {kernel_ms:.3f} ms "
+                f"in C kernels; C runtime / those kernels = {c_ms / kernel_ms:.3f}, Python / C runtime = {py_ms / c_ms:.2f}x")
     return results

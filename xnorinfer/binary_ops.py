@@ -201,10 +201,10 @@ def make_xbconv(node, num_threads=None, constants=None):
     return run
 
 
-def _pool_bits(words, channels, pool, or_words, num_threads):
-    """MaxPool of a fused sign: AND of the bits, or their OR for the channels in or_words.  For those
-    channels the layer already emitted inverted bits, so AND then invert is the OR (De Morgan)."""
-    n, h, w, _ = words.shape
+def pool_geometry(words_shape, channels, pool):
+    """(kernel, strides, (top, bottom, left, right), dilations) of a bit max-pool on packed NHWC words
+    of words_shape, ceil mode turned into extra bottom/right padding, and whether any window fits."""
+    n, h, w, _ = words_shape
     kernel = tuple(pool["kernel_shape"])
     strides, dilations = tuple(pool.get("strides", [1, 1])), tuple(pool.get("dilations", [1, 1]))
     top, bottom, left, right = conv_pads((n, channels, h, w), pool, kernel, strides, dilations)
@@ -220,11 +220,22 @@ def _pool_bits(words, channels, pool, or_words, num_threads):
             else:
                 right += extra
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
-    if h + top + bottom < spans[0] or w + left + right < spans[1]:  # no window fits: an empty output, as in float
+    fits = h + top + bottom >= spans[0] and w + left + right >= spans[1]
+    return kernel, strides, (top, bottom, left, right), dilations, fits
+
+
+def _pool_bits(words, channels, pool, or_words, num_threads):
+    """MaxPool of a fused sign: AND of the bits, or their OR for the channels in or_words.  For those
+    channels the layer already emitted inverted bits, so AND then invert is the OR (De Morgan)."""
+    kernel, strides, pads, dilations, fits = pool_geometry(words.shape, channels, pool)
+    if not fits:  # no window fits: an empty output, as in float
+        n, h, w, _ = words.shape
+        top, bottom, left, right = pads
+        spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
         return np.zeros((n, max(0, (h + top + bottom - spans[0]) // strides[0] + 1),
                          max(0, (w + left + right - spans[1]) // strides[1] + 1), words.shape[3]), np.uint64)
-    pooled = ops.bmaxpool2d(words, channels, kernel, stride=strides, padding=(top, bottom, left, right),
-                            dilation=dilations, num_threads=num_threads)
+    pooled = ops.bmaxpool2d(words, channels, kernel, stride=strides, padding=pads, dilation=dilations,
+                            num_threads=num_threads)
     return pooled ^ or_words if or_words is not None else pooled
 
 

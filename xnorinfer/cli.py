@@ -42,6 +42,8 @@ def build_parser():
     convert = sub.add_parser("convert", help="write a model as a planned .xnor file (packed weights, loads by mmap)")
     convert.add_argument("model", help="input model (.onnx)")
     convert.add_argument("output", help="output file (.xnor)")
+    convert.add_argument("--batch", type=int, default=1,
+                         help="batch size of the C runtime's program, for inputs with a free batch dimension (default 1)")
     convert.set_defaults(func=cmd_convert)
 
     inspect = sub.add_parser("inspect", help="show the plan: binary and float layers, weight sizes, why a layer stayed float")
@@ -126,9 +128,16 @@ def cmd_run(args):
 def cmd_convert(args):
     import os
     from .session import InferenceSession
-    size = InferenceSession(args.model).save(args.output)
+    if args.batch < 1:
+        raise SystemExit("--batch must be >= 1")
+    sess = InferenceSession(args.model)
+    size = sess.save(args.output, batch=args.batch)
     before = os.path.getsize(args.model)
     print(f"{args.model} ({before} bytes) -> {args.output} ({size} bytes, {before / size:.1f}x smaller)")
+    if sess.program_note:
+        print(f"no C runtime program (the file runs in Python only): {sess.program_note}")
+    else:
+        print(f"with the C runtime's program for batch {args.batch} (runs from C: see examples/c)")
     return 0
 
 

@@ -453,10 +453,27 @@ def prepare_gemm(node, constants, num_threads):
     def run(x, *constant_inputs):
         return [np.asarray(layer(x, num_threads)).astype(x.dtype, copy=False)]
     run.uses_blas = layer.uses_blas
+    run.layer = layer
     return run
 
 
-PREPARED = {"Conv": prepare_conv, "Gemm": prepare_gemm}
+def prepare_matmul(node, constants, num_threads):
+    """MatMul(x, constant 2-D B) for 2-D float32 x: an ops.Dense, like a Gemm (its own kernel, not BLAS)."""
+    b = constants.get(node.inputs[1]) if len(node.inputs) > 1 else None
+    if b is None or b.ndim != 2 or b.dtype != np.float32:
+        return None
+    layer = ops.Dense(np.ascontiguousarray(b.T))
+
+    def run(x, *constant_inputs):
+        if x.ndim != 2 or x.dtype != np.float32:  # other ranks: numpy's matmul semantics
+            return [np.matmul(x, b)]
+        return [np.asarray(layer(x, num_threads)).astype(x.dtype, copy=False)]
+    run.uses_blas = layer.uses_blas
+    run.layer = layer
+    return run
+
+
+PREPARED = {"Conv": prepare_conv, "Gemm": prepare_gemm, "MatMul": prepare_matmul}
 
 
 def _pool_windows(x, attrs, fill):

@@ -23,7 +23,8 @@ def _with_crc(buf):
 
 def _edit_json(buf, rng):
     """Rewrite one number or string of the .xnor graph description (dims, offsets, ops...)."""
-    magic, version, flags, json_off, json_size, data_off, data_size, crc = xnor_format.HEADER.unpack_from(buf, 0)
+    (magic, version, flags, json_off, json_size, data_off, data_size, crc, prog_off,
+     prog_size) = xnor_format.HEADER.unpack_from(buf, 0)
     doc = json.loads(buf[json_off:json_off + json_size])
     spots = []
 
@@ -48,7 +49,7 @@ def _edit_json(buf, rng):
     new_data_off += (-new_data_off) % xnor_format.ALIGN
     body = text + b"\0" * (new_data_off - xnor_format.HEADER.size - len(text)) + buf[data_off:]
     header = xnor_format.HEADER.pack(magic, version, flags, xnor_format.HEADER.size, len(text), new_data_off,
-                                     data_size, 0)
+                                     data_size, 0, prog_off, prog_size)
     return _with_crc(header + body)
 
 

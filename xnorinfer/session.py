@@ -65,7 +65,11 @@ class InferenceSession:
         (logits,) = sess.run(None, {sess.get_inputs()[0].name: x})
     """
 
-    def __init__(self, path_or_bytes, sess_options=None, providers=None, *, num_threads=None, binarize_layers=True):
+    def __init__(self, path_or_bytes, sess_options=None, providers=None, *, num_threads=None, binarize_layers=True,
+                 executor=None):
+        """executor: "auto" (default; XNORINFER_EXECUTOR overrides it): each run is one call into the C
+        runtime when the C library is the backend and the model lowers to it (lower.py), else the Python
+        executor; "c": the C runtime or an error saying why not; "python": the Python executor."""
         if isinstance(path_or_bytes, (str, os.PathLike)) and not os.path.exists(path_or_bytes):
             raise FileNotFoundError(f"no such model file: {path_or_bytes}")
         if xnor_format.is_xnor(path_or_bytes):  # already planned: no passes
@@ -86,6 +90,17 @@ class InferenceSession:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ModelError(f"cannot plan the model: {type(exc).__name__}: {exc}") from None
         self._uses_blas = any(step.uses_blas for step in self._steps)
+        executor = (executor or os.environ.get("XNORINFER_EXECUTOR", "") or "auto").lower()
+        if executor not in ("auto", "c", "python"):
+            raise ValueError(f"executor must be 'auto', 'c' or 'python', got {executor!r}")
+        self._executor, self._runner, self.last_executor = executor, None, None
+        if executor != "python":
+            from ._native import get_backend
+            if get_backend().name == "c":
+                from .runtime import Runner
+                self._runner = Runner(graph, self._steps, num_threads)
+            elif executor == "c":
+                raise ModelError("executor='c' needs the C backend (the compiled library)")
         self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
                                 _TYPE_NAMES.get(v.dtype, str(v.dtype))) for v in graph.inputs]
         self._outputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
@@ -129,6 +144,16 @@ class InferenceSession:
         bad = [n for n in wanted if n not in known]
         if bad:
             raise ValueError(f"unknown outputs {bad}; the model's outputs are {sorted(known)}")
+        if self._runner is not None:
+            outs = self._runner.run(feeds)
+            if outs is not None:
+                self.last_executor = "c"
+                by_name = dict(zip(self._graph.output_names(), outs))
+                return [by_name[n] for n in wanted]
+            if self._executor == "c":
+                reason = self._runner.reason({n: a.shape for n, a in feeds.items()}) or "this input needs the float graph"
+                raise ModelError(f"the C runtime cannot run this model: {reason}")
+        self.last_executor = "python"
         if not self._uses_blas:
             return planner.execute(self._steps, self._graph.constants, feeds, wanted)
         # OpenBLAS's threads busy-wait after each call and would take the cores the binary kernels
@@ -136,9 +161,30 @@ class InferenceSession:
         with _blas_controller().limit(limits=1, user_api="blas"):
             return planner.execute(self._steps, self._graph.constants, feeds, wanted)
 
-    def save(self, path):
-        """Write the planned graph, packed weights included, as a .xnor file (see xnor_format.py)."""
-        return xnor_format.save(self._graph, os.fspath(path))
+    def program(self, batch=1):
+        """The C runtime's program for the declared input shapes (free dimensions set to `batch`), or the
+        reason (a string) why the model does not lower."""
+        from .lower import Unsupported, lower
+        shapes = {}
+        for v in self._graph.inputs:
+            if v.shape is None:
+                return f"input {v.name!r} has no declared shape"
+            shapes[v.name] = tuple(d if isinstance(d, int) and d > 0 else batch for d in v.shape)
+        rng = np.random.default_rng(0)
+        feeds = {v.name: rng.standard_normal(shapes[v.name]).astype(v.dtype) for v in self._graph.inputs}
+        try:
+            env = planner.run_steps(self._steps, self._graph.constants, feeds)
+            return lower(self._graph, env, shapes)
+        except Unsupported as exc:
+            return str(exc)
+
+    def save(self, path, batch=1):
+        """Write the planned graph, packed weights included, as a .xnor file (see xnor_format.py), with the
+        C runtime's program for inputs of batch `batch` when the model lowers (else without; the reason
+        is in self.program_note)."""
+        prog = self.program(batch)
+        self.program_note = prog if isinstance(prog, str) else None
+        return xnor_format.save(self._graph, os.fspath(path), None if isinstance(prog, str) else prog)
 
     def _trace_shapes(self):
         """Output shapes of every value for one batch-1 run on zeros (free dimensions set to 1)."""
@@ -188,4 +234,10 @@ class InferenceSession:
                 size = f"-/{w.size * 4}" if w is not None else ""
                 rows.append((node.name, node.op.lower(), "float", macs(node, per), size, node.why))
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-        return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        table = "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        if self._runner is None:
+            return table + "\nexecutor: Python (one call per layer)"
+        prog = self.program()
+        if isinstance(prog, str):
+            return table + f"\nexecutor: Python (one call per layer); the C runtime cannot run it: {prog}"
+        return table + f"\nexecutor: C runtime, one call per run ({len(prog.steps)} steps)"

@@ -11,7 +11,8 @@ Layout (little-endian):
     32      8     offset of the tensor data (a multiple of 64)
     40      8     its size in bytes
     48      4     CRC-32 of every byte after the 64-byte header
-    52      12    zero
+    52      8     offset of the C runtime's program inside the data section (flags bit 0; else 0)
+    60      4     its size in bytes (see xnorinfer/lower.py and csrc/runtime/program.h)
 
 The JSON holds the graph (inputs, outputs, nodes with their attributes) and a table of tensors: each
 with dtype, shape, and offset/size inside the data section, 64-byte aligned so a mapped file gives
@@ -20,6 +21,7 @@ aligned numpy views.  Attribute values are JSON values, or tagged objects: {"__t
 has no inf/nan).  Nothing in a file is executed: no pickle, no code; every offset, size, dtype, shape
 and op is checked before use, and nothing is allocated beyond what the file's own size justifies.
 """
+import hashlib
 import json
 import mmap
 import os
@@ -33,7 +35,8 @@ from .ir import Graph, Node, ValueInfo
 
 MAGIC = b"XNORINF\0"
 VERSION = 1
-HEADER = struct.Struct("<8sIIQQQQI12x")
+HEADER = struct.Struct("<8sIIQQQQIQI")
+FLAG_PROGRAM = 1
 ALIGN = 64
 MAX_JSON_BYTES = 64 << 20
 MAX_DEPTH = 32
@@ -56,17 +59,24 @@ def is_xnor(source):
 class _Writer:
     def __init__(self):
         self.tensors, self.chunks, self.offset = [], [], 0
+        self.stored = {}  # content digest -> offset: equal bytes are stored once (the program's copies)
 
     def tensor(self, arr):
         arr = np.ascontiguousarray(arr)
         if arr.dtype.name not in DTYPES:
             raise ModelError(f"cannot store a tensor of dtype {arr.dtype}")
+        digest = (hashlib.blake2b(memoryview(arr).cast("B"), digest_size=16).digest(), arr.nbytes)
+        if digest in self.stored:
+            self.tensors.append({"dtype": arr.dtype.name, "shape": list(arr.shape), "offset": self.stored[digest],
+                                 "nbytes": arr.nbytes})
+            return len(self.tensors) - 1
         pad = (-self.offset) % ALIGN
         if pad:
             self.chunks.append(b"\0" * pad)
             self.offset += pad
         self.tensors.append({"dtype": arr.dtype.name, "shape": list(arr.shape), "offset": self.offset,
                              "nbytes": arr.nbytes})
+        self.stored[digest] = self.offset
         self.chunks.append(arr.tobytes())
         self.offset += arr.nbytes
         return len(self.tensors) - 1
@@ -103,25 +113,41 @@ def _value_info(v):
     return {"name": v.name, "shape": list(v.shape) if v.shape is not None else None, "dtype": np.dtype(v.dtype).name}
 
 
-def save(graph, path):
+def dumps(graph, program=None):
+    """The bytes of a .xnor file: the graph (None: a file only the C runtime can run) and, optionally,
+    the C runtime's program (a lower.Program), whose constants go in the data section too."""
     w = _Writer()
-    doc = {"format": "xnorinfer", "graph": {
-        "name": graph.name, "inputs": [_value_info(v) for v in graph.inputs],
-        "outputs": [_value_info(v) for v in graph.outputs],
-        "constants": {k: w.tensor(v) for k, v in graph.constants.items()},
-        "nodes": [w.node(n) for n in graph.nodes]}}
+    doc = {"format": "xnorinfer"}
+    if graph is not None:
+        doc["graph"] = {
+            "name": graph.name, "inputs": [_value_info(v) for v in graph.inputs],
+            "outputs": [_value_info(v) for v in graph.outputs],
+            "constants": {k: w.tensor(v) for k, v in graph.constants.items()},
+            "nodes": [w.node(n) for n in graph.nodes]}
+    program_offset = program_size = 0
+    if program is not None:
+        offsets = [w.tensors[w.tensor(arr)]["offset"] for arr in program.constants()]
+        blob = np.frombuffer(program.serialize(offsets), np.uint8)
+        index = w.tensor(blob)
+        doc["program"] = {"__tensor__": index}
+        program_offset, program_size = w.tensors[index]["offset"], blob.nbytes
     doc["tensors"] = w.tensors
     text = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
     data_offset = HEADER.size + len(text)
     data_offset += (-data_offset) % ALIGN
     body = text + b"\0" * (data_offset - HEADER.size - len(text)) + b"".join(w.chunks)
-    header = HEADER.pack(MAGIC, VERSION, 0, HEADER.size, len(text), data_offset, w.offset, zlib.crc32(body))
+    header = HEADER.pack(MAGIC, VERSION, FLAG_PROGRAM if program is not None else 0, HEADER.size, len(text),
+                         data_offset, w.offset, zlib.crc32(body), program_offset, program_size)
+    return header + body
+
+
+def save(graph, path, program=None):
+    data = dumps(graph, program)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
-        f.write(header)
-        f.write(body)
+        f.write(data)
     os.replace(tmp, path)
-    return HEADER.size + len(body)
+    return len(data)
 
 
 # ---- reading ----------------------------------------------------------------------------------------
@@ -221,10 +247,13 @@ def load(source, supported_ops):
             _check(size >= HEADER.size, f"{size} bytes is shorter than the header")
             buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     _check(len(buf) >= HEADER.size, f"{len(buf)} bytes is shorter than the header")
-    magic, version, flags, json_off, json_size, data_off, data_size, crc = HEADER.unpack_from(buf, 0)
+    magic, version, flags, json_off, json_size, data_off, data_size, crc, prog_off, prog_size = \
+        HEADER.unpack_from(buf, 0)
     _check(magic == MAGIC, "bad magic")
     _check(version == VERSION, f"format version {version}, this xnorinfer reads {VERSION}")
-    _check(flags == 0, f"unknown flags {flags:#x}")
+    _check(flags in (0, FLAG_PROGRAM), f"unknown flags {flags:#x}")
+    _check(prog_off % 8 == 0 and prog_off + prog_size <= data_size and (flags or prog_off == prog_size == 0),
+           "the C runtime's program lies outside the data section")
     _check(json_off == HEADER.size and json_size <= MAX_JSON_BYTES and json_off + json_size <= len(buf),
            "the graph description lies outside the file")
     _check(data_off % ALIGN == 0 and data_off >= json_off + json_size and data_off + data_size == len(buf),

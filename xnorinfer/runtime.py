@@ -1,0 +1,147 @@
+"""The C runtime from Python: a lowered program (lower.py) opened as an xnor_model and run with one C
+call per inference.  The session (session.py) uses it whenever the C library is the backend and the
+model lowers; `CModel` is also how tests compare the two executors."""
+import threading
+
+import numpy as np
+
+from . import xnor_format
+from ._native import get_backend
+
+_TYPES = {1: np.float32, 2: np.uint8, 3: np.int32, 4: np.uint64}
+
+
+class Fallback(Exception):
+    """This input needs the Python executor (an exact 0 at a sign that keeps zeros)."""
+
+
+def _aligned_copy(data, align=64):
+    """The bytes in a numpy buffer whose start is `align`-byte aligned (the runtime reads them in place)."""
+    raw = np.empty(len(data) + align, np.uint8)
+    start = (-raw.ctypes.data) % align
+    buf = raw[start:start + len(data)]
+    buf[:] = np.frombuffer(data, np.uint8)
+    return buf
+
+
+class CModel:
+    """One opened xnor_model (one arena: one run at a time).  `data`: the bytes of a .xnor file with a
+    program."""
+
+    def __init__(self, data, num_threads=None):
+        backend = get_backend()
+        if not hasattr(backend, "ffi"):
+            raise RuntimeError("the C runtime needs the C backend")
+        self.ffi, self.lib = backend.ffi, backend.lib
+        self._buf = _aligned_copy(data)
+        opts = self.ffi.new("xnor_model_options *")
+        opts.num_threads = num_threads or 0
+        handle = self.ffi.new("xnor_model **")
+        err = self.ffi.new("char[512]")
+        status = self.lib.xnor_model_open_memory(self.ffi.from_buffer(self._buf), len(data), opts, handle, err, 512)
+        if status:
+            raise ValueError(f"the C runtime cannot open the model: {self.ffi.string(err).decode()}")
+        self._model = self.ffi.gc(handle[0], self.lib.xnor_model_close)
+        self.isa = self.lib.xnor_isa_active()
+        self.inputs = [self._info(self.lib.xnor_model_input_info, i) for i in range(self.lib.xnor_model_num_inputs(self._model))]
+        self.outputs = [self._info(self.lib.xnor_model_output_info, i) for i in range(self.lib.xnor_model_num_outputs(self._model))]
+        self._in_ptrs = self.ffi.new("void *[]", len(self.inputs))
+        self._out_ptrs = self.ffi.new("void *[]", len(self.outputs))
+
+    def _info(self, fn, i):
+        info = self.ffi.new("xnor_tensor_info *")
+        if fn(self._model, i, info):
+            raise ValueError("bad tensor index")
+        dims = tuple(int(info.dims[d]) for d in range(info.rank))
+        return self.ffi.string(info.name).decode(), np.dtype(_TYPES[info.type]), dims
+
+    @property
+    def arena_bytes(self):
+        return int(self.lib.xnor_model_arena_bytes(self._model))
+
+    def run(self, arrays, out_specs=None):
+        """arrays: the inputs in order (C-contiguous, the program's dtypes and element counts).
+        out_specs: [(dtype, shape)] to view each output as (default: the program's)."""
+        fb = self.ffi.from_buffer
+        keep = []
+        for i, (arr, (_, dtype, dims)) in enumerate(zip(arrays, self.inputs)):
+            if arr.dtype != dtype or arr.size != int(np.prod(dims)) or not arr.flags.c_contiguous:
+                raise ValueError(f"input {i}: expected {dtype} of {dims}, got {arr.dtype} {arr.shape}")
+            keep.append(fb(arr))
+            self._in_ptrs[i] = keep[-1]
+        outs = []
+        for i, (_, dtype, dims) in enumerate(self.outputs):
+            out = np.empty(dims, dtype)
+            outs.append(out)
+            keep.append(fb(out))
+            self._out_ptrs[i] = keep[-1]
+        status = self.lib.xnor_model_run(self._model, self._in_ptrs, self._out_ptrs)
+        if status:
+            message = self.ffi.string(self.lib.xnor_model_error(self._model)).decode()
+            if status == 5:
+                raise Fallback(message)
+            raise RuntimeError(f"C runtime: {message}")
+        if out_specs is not None:
+            outs = [o.view(np.bool_).reshape(shape) if dt == np.bool_ else o.reshape(shape)
+                    for o, (dt, shape) in zip(outs, out_specs)]
+        return outs
+
+
+class Runner:
+    """The C programs of one session: one per input-shape signature (and ISA), each with a small pool
+    of opened models so concurrent runs do not wait on one arena."""
+
+    def __init__(self, graph, steps, num_threads):
+        self.graph, self.steps, self.num_threads = graph, steps, num_threads
+        self._lock = threading.Lock()
+        self._programs = {}   # key -> (bytes, output specs, [free CModels]) or an Unsupported message
+
+    def _program(self, key, shapes):
+        from . import plan as planner
+        from .lower import Unsupported, lower
+        rng = np.random.default_rng(0)
+        feeds = {v.name: rng.standard_normal(shapes[v.name]).astype(v.dtype) for v in self.graph.inputs}
+        try:
+            env = planner.run_steps(self.steps, self.graph.constants, feeds)
+            prog = lower(self.graph, env, shapes)
+        except Unsupported as exc:
+            return str(exc)
+        return xnor_format.dumps(None, prog), prog.output_dtypes
+
+    def reason(self, shapes):
+        entry = self._programs.get(self._key(shapes))
+        return entry if isinstance(entry, str) else None
+
+    def _key(self, shapes):
+        return tuple(shapes[v.name] for v in self.graph.inputs), get_backend().lib.xnor_isa_active()
+
+    def run(self, feeds):
+        """Outputs in graph order, or None when the program cannot run this input (the caller then uses
+        the Python executor)."""
+        shapes = {name: tuple(a.shape) for name, a in feeds.items()}
+        key = self._key(shapes)
+        with self._lock:
+            entry = self._programs.get(key)
+            if entry is None:
+                if len(self._programs) >= 8:  # a few shapes are kept; a new one evicts the oldest
+                    self._programs.pop(next(iter(self._programs)))
+                made = self._program(key, shapes)
+                entry = self._programs[key] = made if isinstance(made, str) else (made[0], made[1], [])
+            if isinstance(entry, str):
+                return None
+            data, specs, free = entry
+            model = free.pop() if free else None
+        if model is None:
+            try:
+                model = CModel(data, self.num_threads)
+            except ValueError as exc:  # the loader's rules are stricter than the Python executor's
+                with self._lock:
+                    self._programs[key] = str(exc)
+                return None
+        try:
+            return model.run([feeds[v.name] for v in self.graph.inputs], specs)
+        except Fallback:
+            return None
+        finally:
+            with self._lock:
+                free.append(model)
