@@ -45,6 +45,7 @@ class CModel:
         self.isa = self.lib.xnor_isa_active()
         self.inputs = [self._info(self.lib.xnor_model_input_info, i) for i in range(self.lib.xnor_model_num_inputs(self._model))]
         self.outputs = [self._info(self.lib.xnor_model_output_info, i) for i in range(self.lib.xnor_model_num_outputs(self._model))]
+        self._in_checks = [(dtype, int(np.prod(dims))) for _, dtype, dims in self.inputs]
         self._in_ptrs = self.ffi.new("void *[]", len(self.inputs))
         self._out_ptrs = self.ffi.new("void *[]", len(self.outputs))
 
@@ -64,9 +65,9 @@ class CModel:
         out_specs: [(dtype, shape)] to view each output as (default: the program's)."""
         fb = self.ffi.from_buffer
         keep = []
-        for i, (arr, (_, dtype, dims)) in enumerate(zip(arrays, self.inputs)):
-            if arr.dtype != dtype or arr.size != int(np.prod(dims)) or not arr.flags.c_contiguous:
-                raise ValueError(f"input {i}: expected {dtype} of {dims}, got {arr.dtype} {arr.shape}")
+        for i, (arr, (dtype, size)) in enumerate(zip(arrays, self._in_checks)):
+            if arr.dtype != dtype or arr.size != size or not arr.flags.c_contiguous:
+                raise ValueError(f"input {i}: expected {dtype} of {self.inputs[i][2]}, got {arr.dtype} {arr.shape}")
             keep.append(fb(arr))
             self._in_ptrs[i] = keep[-1]
         outs = []
@@ -113,16 +114,19 @@ class Runner:
         return entry if isinstance(entry, str) else None
 
     def _key(self, shapes):
-        return tuple(shapes[v.name] for v in self.graph.inputs), get_backend().lib.xnor_isa_active()
+        return tuple(shapes[v.name] for v in self.graph.inputs), self._isa()
+
+    def _isa(self):
+        return get_backend().lib.xnor_isa_active()
 
     def run(self, feeds):
         """Outputs in graph order, or None when the program cannot run this input (the caller then uses
         the Python executor)."""
-        shapes = {name: tuple(a.shape) for name, a in feeds.items()}
-        key = self._key(shapes)
+        key = (tuple(feeds[v.name].shape for v in self.graph.inputs), self._isa())
         with self._lock:
             entry = self._programs.get(key)
             if entry is None:
+                shapes = {name: tuple(a.shape) for name, a in feeds.items()}
                 if len(self._programs) >= 8:  # a few shapes are kept; a new one evicts the oldest
                     self._programs.pop(next(iter(self._programs)))
                 made = self._program(key, shapes)

@@ -90,6 +90,7 @@ class InferenceSession:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ModelError(f"cannot plan the model: {type(exc).__name__}: {exc}") from None
         self._uses_blas = any(step.uses_blas for step in self._steps)
+        self._output_names = graph.output_names()
         executor = (executor or os.environ.get("XNORINFER_EXECUTOR", "") or "auto").lower()
         if executor not in ("auto", "c", "python"):
             raise ValueError(f"executor must be 'auto', 'c' or 'python', got {executor!r}")
@@ -139,16 +140,18 @@ class InferenceSession:
 
     def run(self, output_names, input_feed, run_options=None):
         feeds = self._check_feed(input_feed)
-        wanted = output_names or self._graph.output_names()
-        known = set(self._graph.output_names())
-        bad = [n for n in wanted if n not in known]
+        names = self._output_names
+        wanted = output_names or names
+        bad = [n for n in wanted if n not in names]
         if bad:
-            raise ValueError(f"unknown outputs {bad}; the model's outputs are {sorted(known)}")
+            raise ValueError(f"unknown outputs {bad}; the model's outputs are {sorted(names)}")
         if self._runner is not None:
             outs = self._runner.run(feeds)
             if outs is not None:
                 self.last_executor = "c"
-                by_name = dict(zip(self._graph.output_names(), outs))
+                if wanted is names:
+                    return outs
+                by_name = dict(zip(names, outs))
                 return [by_name[n] for n in wanted]
             if self._executor == "c":
                 reason = self._runner.reason({n: a.shape for n, a in feeds.items()}) or "this input needs the float graph"
