@@ -38,7 +38,8 @@ int main(int argc, char **argv) {
     size_t correct = 0;
     for (size_t first = 0; first < n_images; first += batch) {
         size_t count = n_images - first < batch ? n_images - first : batch;
-        memcpy(x, (char *)images + first * image_bytes, count * image_bytes); /* the rest stays as before: ignored */
+        memset(x, 0, in.nbytes);
+        memcpy(x, (char *)images + first * image_bytes, count * image_bytes);
         const void *inputs[] = {x};
         void *outputs[] = {scores};
         if (xnor_model_run(m, inputs, outputs) != XNOR_OK) { fprintf(stderr, "error: %s\n", xnor_model_error(m)); return 1; }
