@@ -569,6 +569,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n_seeds; i++) free(seeds[i].bytes), free(seeds[i].steps);
     free(seeds), free(buf);
+    fflush(stdout); /* before LeakSanitizer's check at exit, which ends the process without flushing if it reports */
     return 0;
 }
 #endif
