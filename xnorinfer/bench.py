@@ -359,25 +359,25 @@ def executor_times(path, inputs, threads, iterations=50, blocks=5):
     from .session import InferenceSession
     backend = get_backend()
     c_sess = InferenceSession(path, num_threads=threads, executor="c")
-    real, timed = backend.lib, _TimedLib(backend.lib)
-    backend.lib = timed  # the Python executor's kernel plans bind the timed functions
-    try:
-        py_sess = InferenceSession(path, num_threads=threads, executor="python")
-        py_sess.run(None, inputs)
-    finally:
-        backend.lib = real
     c_sess.run(None, inputs)
+    real, timed = backend.lib, _TimedLib(backend.lib)
+    py_sess = InferenceSession(path, num_threads=threads, executor="python")
     c_ms, py_ms, kernel_ms = [], [], []
     for _ in range(blocks):
         t0 = time.perf_counter()
         for _ in range(iterations):
             c_sess.run(None, inputs)
         c_ms.append((time.perf_counter() - t0) / iterations * 1e3)
-        timed.seconds = 0.0
-        t0 = time.perf_counter()
-        for _ in range(iterations):
+        backend.lib = timed  # every kernel call of the Python executor (plans made now bind it too)
+        try:
             py_sess.run(None, inputs)
-        py_ms.append((time.perf_counter() - t0) / iterations * 1e3)
+            timed.seconds = 0.0
+            t0 = time.perf_counter()
+            for _ in range(iterations):
+                py_sess.run(None, inputs)
+            py_ms.append((time.perf_counter() - t0) / iterations * 1e3)
+        finally:
+            backend.lib = real
         kernel_ms.append(timed.seconds / iterations * 1e3)
     return float(np.median(c_ms)), float(np.median(py_ms)), float(np.median(kernel_ms))
 

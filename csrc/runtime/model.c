@@ -6,10 +6,12 @@
  * temporary block for the tables while it checks them (freed before returning) and one allocation that
  * lives with the model.
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime, for XNORINFER_PROFILE */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "program.h"
 
 #define HEADER_BYTES 64
@@ -338,6 +340,8 @@ static xnor_status open_impl(const unsigned char *buf, size_t size, const xnor_m
         if (m->tensors[i].kind == RT_ACT) m->tensors[i].data = acts + m->tensors[i].offset;
     m->scratch = acts + act_bytes, m->scratch_bytes = align_up(ws_max);
     m->isa = xnor_isa_active();
+    const char *prof = getenv("XNORINFER_PROFILE");
+    m->profile = prof && prof[0] == '1';
     for (size_t s = 0; s < v.n_steps; s++) {
         char msg[200] = "";
         if (!rt_prepare_step(m, &m->steps[s], msg, sizeof msg)) {
@@ -384,7 +388,22 @@ xnor_status xnor_model_open_file(const char *path, const xnor_model_options *opt
     return st;
 }
 
-void xnor_model_close(xnor_model *m) { free(m); }
+static const char *const OP_NAMES[OP_COUNT] = {"", "copy", "pack", "bconv", "bmaxpool", "fconv", "pool", "binary",
+                                               "where", "unary", "batchnorm", "softmax", "mean", "transpose", "concat"};
+
+void xnor_model_close(xnor_model *m) {
+    if (m && m->profile) {
+        double total = 0;
+        for (int op = 1; op < OP_COUNT; op++) total += m->op_seconds[op];
+        fprintf(stderr, "xnorinfer runtime profile (XNORINFER_PROFILE=1), ms per run by op:\n");
+        for (int op = 1; op < OP_COUNT; op++)
+            if (m->op_calls[op])
+                fprintf(stderr, "  %-10s %8.3f ms  %5.1f%%  (%llu calls)\n", OP_NAMES[op],
+                        m->op_seconds[op] * 1e3 / (double)(m->runs ? m->runs : 1),
+                        100.0 * m->op_seconds[op] / (total > 0 ? total : 1), (unsigned long long)m->op_calls[op]);
+    }
+    free(m);
+}
 
 size_t xnor_model_num_inputs(const xnor_model *m) { return m ? m->n_inputs : 0; }
 size_t xnor_model_num_outputs(const xnor_model *m) { return m ? m->n_outputs : 0; }
@@ -439,8 +458,17 @@ xnor_status xnor_model_run(xnor_model *m, const void *const *inputs, void *const
         const rt_tensor *t = &m->tensors[m->io[i]];
         memcpy(t->data, inputs[i], t->nbytes);
     }
-    for (size_t s = 0; s < m->n_steps; s++)
+    for (size_t s = 0; s < m->n_steps; s++) {
+        struct timespec t0, t1;
+        if (m->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
         if ((st = rt_run_step(m, &m->steps[s], s)) != XNOR_OK) goto out;
+        if (m->profile) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            m->op_seconds[m->steps[s].op] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            m->op_calls[m->steps[s].op]++;
+        }
+    }
+    m->runs++;
     for (size_t i = 0; i < m->n_outputs; i++) {
         if (!outputs[i]) { snprintf(m->error, sizeof m->error, "output %zu is NULL", i); st = XNOR_EINVAL; goto out; }
         const rt_tensor *t = &m->tensors[m->io[RT_MAX_IO + i]];

@@ -68,6 +68,10 @@ struct xnor_model {
     size_t data_size;
     char *scratch;
     size_t scratch_bytes;
+    int profile;                    /* XNORINFER_PROFILE=1 at open: time per op, printed at close */
+    double op_seconds[OP_COUNT];
+    uint64_t op_calls[OP_COUNT];
+    uint64_t runs;
 };
 
 /* Per-op checks and work (run.c).  check_step validates a step against its tensors and sets its

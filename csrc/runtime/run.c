@@ -397,18 +397,33 @@ static int threads_of(const struct xnor_model *m) {
     return nt > m->sized_threads ? m->sized_threads : nt;
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORIZE __attribute__((optimize("tree-vectorize")))
+#else
+#define VECTORIZE
+#endif
+
+/* Whether any of n floats is exactly 0 (either sign): branch-free blocks, so the compiler vectorises. */
+VECTORIZE static int any_zero(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t e = n - i < 4096 ? n : i + 4096;
+        int z = 0;
+        for (size_t j = i; j < e; j++) z |= v[j] == 0.0f;
+        if (z) return 1;
+    }
+    return 0;
+}
+
 static xnor_status pack(struct xnor_model *m, const rt_step *s, size_t index) {
     const rt_tensor *x = arg(m, s, 0), *y = out_of(m, s);
     const float *v = (const float *)x->data;
     size_t k = x->dims[x->rank - 1], rows = x->count / k, words = XNOR_WORDS(k);
     int mask = (int)s->par[0];
-    if (s->par[1]) /* a sign that keeps 0: an exact 0 needs the float graph */
-        for (size_t i = 0; i < x->count; i++)
-            if (v[i] == 0.0f) {
-                snprintf(m->error, sizeof m->error, "step %zu: an exact 0 reaches a sign that keeps 0 (ternary); "
-                         "the C program computes only +-1 there", index);
-                return XNOR_EFALLBACK;
-            }
+    if (s->par[1] && any_zero(v, x->count)) { /* a sign that keeps 0: an exact 0 needs the float graph */
+        snprintf(m->error, sizeof m->error, "step %zu: an exact 0 reaches a sign that keeps 0 (ternary); "
+                 "the C program computes only +-1 there", index);
+        return XNOR_EFALLBACK;
+    }
     if (mask == 1) return xnor_pack(v, XNOR_F32, rows, k, (uint64_t *)y->data);
     uint64_t *out = (uint64_t *)y->data;
     for (size_t r = 0; r < rows; r++)
@@ -434,6 +449,47 @@ static void concat(const struct xnor_model *m, const rt_step *s) {
         for (size_t o = 0; o < outer; o++) memcpy(y->data + o * row + at, t->data + o * chunk, chunk);
         at += chunk;
     }
+}
+
+/* Batch norm and unary ops over large tensors, split across the pool by rows: each thread calls the
+ * single-threaded kernel on its rows, so the bits are those of one call. */
+typedef struct {
+    const struct xnor_model *m;
+    const rt_step *s;
+    size_t rows, row_len;   /* unary: row_len elements per row; batchnorm: rows of `inner` within outer*channels */
+    xnor_status status[64];
+} split_job;
+
+static void split_task(void *ctx, int t, int nt) {
+    split_job *job = ctx;
+    const rt_step *s = job->s;
+    const rt_tensor *x = arg(job->m, s, 0), *y = out_of(job->m, s);
+    size_t lo, hi;
+    xnor_split(job->rows, 1, t, nt, &lo, &hi);
+    xnor_status st = XNOR_OK;
+    if (lo < hi) {
+        const float *xv = (const float *)x->data + lo * job->row_len;
+        float *yv = (float *)y->data + lo * job->row_len;
+        if (s->op == OP_UNARY) {
+            st = xnor_unary_f32((xnor_unary_op)s->par[0], xv, yv, (hi - lo) * job->row_len);
+        } else { /* batchnorm rows are (outer, channel) pairs of `inner` values: split by outer only */
+            size_t axis = (size_t)s->par[0], c = x->dims[axis];
+            st = xnor_batchnorm_f32(xv, (const float *)arg(job->m, s, 1)->data, (const float *)arg(job->m, s, 2)->data,
+                                    (const float *)arg(job->m, s, 3)->data, (const float *)arg(job->m, s, 4)->data,
+                                    hi - lo, c, job->row_len / c, yv);
+        }
+    }
+    if (t < 64) job->status[t] = st;
+}
+
+static xnor_status split_run(const struct xnor_model *m, const rt_step *s, size_t rows, size_t row_len, int nt) {
+    split_job job = {m, s, rows, row_len, {XNOR_OK}};
+    nt = xnor_threads_for(rows * row_len, 1 << 15, nt);
+    if (nt > 64) nt = 64;
+    xnor_parallel(nt, split_task, &job);
+    for (int t = 0; t < nt; t++)
+        if (job.status[t] != XNOR_OK) return job.status[t];
+    return XNOR_OK;
 }
 
 xnor_status rt_run_step(struct xnor_model *m, const rt_step *s, size_t index) {
@@ -495,15 +551,17 @@ xnor_status rt_run_step(struct xnor_model *m, const rt_step *s, size_t index) {
                             (const float *)arg(m, s, 2)->data, a->dims[3], (float *)y->data, a->dims[0], a->rank);
         break;
     }
-    case OP_UNARY:
-        st = xnor_unary_f32((xnor_unary_op)s->par[0], (const float *)x->data, (float *)y->data, x->count);
+    case OP_UNARY: {
+        size_t row = x->count < 4096 ? x->count : 4096, rows = (x->count + row - 1) / row;
+        if (x->count % row) /* a short last row: one call */
+            st = xnor_unary_f32((xnor_unary_op)s->par[0], (const float *)x->data, (float *)y->data, x->count);
+        else
+            st = split_run(m, s, rows, row, nt);
         break;
+    }
     case OP_BATCHNORM: {
         size_t axis = (size_t)s->par[0];
-        st = xnor_batchnorm_f32((const float *)x->data, (const float *)arg(m, s, 1)->data,
-                                (const float *)arg(m, s, 2)->data, (const float *)arg(m, s, 3)->data,
-                                (const float *)arg(m, s, 4)->data, prod(x->dims, 0, axis), x->dims[axis],
-                                prod(x->dims, axis + 1, x->rank), (float *)y->data);
+        st = split_run(m, s, prod(x->dims, 0, axis), x->dims[axis] * prod(x->dims, axis + 1, x->rank), nt);
         break;
     }
     case OP_SOFTMAX:
