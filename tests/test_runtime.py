@@ -214,3 +214,16 @@ def test_an_op_the_runtime_lacks_runs_in_python_and_says_why():
     if C is not None:
         with pytest.raises(ModelError, match="Sqrt"):
             xnorinfer.InferenceSession(m, executor="c").run(None, {"x": x})
+
+
+def test_xnor_round_trip_keeps_scalar_constants(tmp_path):
+    """A 0-d constant (a Gather index of shape arithmetic) must come back 0-d from a .xnor."""
+    path = os.path.join(HERE, "fixtures", "brevitas", "bnn_cnn_ts", "model.onnx")
+    sess = xnorinfer.InferenceSession(path, executor="python")
+    out = tmp_path / "m.xnor"
+    sess.save(out)
+    again = xnorinfer.InferenceSession(str(out), executor="python")
+    scalars = [k for k, v in sess._graph.constants.items() if np.ndim(v) == 0]
+    assert scalars and all(np.ndim(again._graph.constants[k]) == 0 for k in scalars)
+    feeds = _feeds(path, sess)
+    _same(again.run(None, feeds), sess.run(None, feeds))

@@ -62,7 +62,7 @@ class _Writer:
         self.stored = {}  # content digest -> offset: equal bytes are stored once (the program's copies)
 
     def tensor(self, arr):
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
         if arr.dtype.name not in DTYPES:
             raise ModelError(f"cannot store a tensor of dtype {arr.dtype}")
         digest = (hashlib.blake2b(memoryview(arr).cast("B"), digest_size=16).digest(), arr.nbytes)
