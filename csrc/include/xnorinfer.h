@@ -258,7 +258,8 @@ XNOR_API xnor_status xnor_transpose(const void *x, size_t elem_size, const size_
  *   xnor_model_close(m);
  *
  * One run at a time per model (a second concurrent xnor_model_run returns XNOR_EBUSY); open the file
- * twice to run in parallel. */
+ * twice to run in parallel.  With XNORINFER_PROFILE=1 in the environment when a model is opened, its runs
+ * are timed per op and xnor_model_close prints the milliseconds per run of each op to stderr. */
 typedef struct xnor_model xnor_model;
 typedef struct {
     int num_threads;           /* 0: the pool's size (XNORINFER_NUM_THREADS or the CPU count) */
@@ -287,6 +288,8 @@ XNOR_API xnor_status xnor_model_input_info(const xnor_model *model, size_t index
 XNOR_API xnor_status xnor_model_output_info(const xnor_model *model, size_t index, xnor_tensor_info *info);
 /* Run once: inputs[i] holds input i (its nbytes, C order), outputs[i] receives output i. */
 XNOR_API xnor_status xnor_model_run(xnor_model *model, const void *const *inputs, void *const *outputs);
+/* Threads for later runs (0: the pool's size); at most the count the model was opened with, which sized
+ * the kernels' scratch (opts->num_threads, or the pool's size then). */
 XNOR_API xnor_status xnor_model_set_num_threads(xnor_model *model, int num_threads);
 /* The model's one allocation, in bytes (tables, weights, activations, scratch). */
 XNOR_API size_t xnor_model_arena_bytes(const xnor_model *model);
