@@ -5,7 +5,8 @@
 #   2. examples/c: convert, export, build, run; its accuracy must equal the Python session's
 #   3. tools/make_runtime_cases.py into csrc/build/runtime-cases, then test_runtime on them natively
 #      (portable kernels on both sides, XNORINFER_ISA=scalar: the cases are the ones AArch64 checks)
-#   4. a short fuzz of the loader and ops under ASan + UBSan + LSan (FUZZ_CASES, default 20000)
+#   4. every case's model run with allocations counted: a run must make none (test_no_alloc)
+#   5. a short fuzz of the loader and ops under ASan + UBSan + LSan (FUZZ_CASES, default 20000)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -43,6 +44,9 @@ esac
 echo "== C runtime: bit-identity cases (XNORINFER_ISA=scalar)"
 "$PYTHON" tools/make_runtime_cases.py csrc/build/runtime-cases --isa scalar
 XNORINFER_ISA=scalar make -s -C csrc test-runtime CASE_DIR="$root/csrc/build/runtime-cases"
+
+echo "== C runtime: a run allocates nothing"
+make -s -C csrc test-no-alloc CASE_DIR="$root/csrc/build/runtime-cases"
 
 echo "== C runtime: fuzz (ASan + UBSan)"
 SEED_DIR="$root/csrc/build/runtime-cases" PYTHON="$PYTHON" tools/fuzz_runtime.sh "${FUZZ_CASES:-20000}"
