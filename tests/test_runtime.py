@@ -24,6 +24,16 @@ except _native.CLibraryMissing:
 needs_c = pytest.mark.skipif(C is None, reason="the C library is not built")
 
 
+@pytest.fixture(autouse=True)
+def _c_backend():
+    """The runtime is the C backend's: these tests use it whatever XNORINFER_BACKEND says."""
+    if C is None:
+        yield
+        return
+    with _native.use_backend("c"):
+        yield
+
+
 def _feeds(path, sess):
     npz = os.path.join(os.path.dirname(path), "inputs.npz")
     if os.path.exists(npz):
