@@ -11,6 +11,13 @@
 #define XNOR_ARM64 1
 #endif
 
+/* Loops worth vectorising that GCC's -O2 cost model leaves scalar (clang vectorises them anyway). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORIZE __attribute__((optimize("tree-vectorize")))
+#else
+#define VECTORIZE
+#endif
+
 #define XNOR_WORDS(k) (((k) + 63) / 64)
 /* Mask of the valid bits of a row's last word. */
 #define XNOR_TAIL_MASK(k) (((k) % 64) ? ((UINT64_C(1) << ((k) % 64)) - 1) : ~UINT64_C(0))

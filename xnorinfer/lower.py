@@ -143,17 +143,21 @@ class Lowerer:
 
     # ---- values ---------------------------------------------------------------------------------
     def float_in(self, name, what):
-        """A float32 operand: a tensor, or a static value stored as a constant."""
+        """A float32 operand by graph name: a tensor, or a static value stored as a constant."""
         v = self.vals.get(name)
         if v is None:
             raise Unsupported(f"{what}: input {name!r} is not available to the runtime")
+        return self.float_of(v, f"{what}: input {name!r}")
+
+    def float_of(self, v, what):
+        """The float32 tensor of a Val (a static one becomes a constant)."""
         if v.tensor is not None:
             if v.channels is not None or self.tensors[v.tensor].type != T_F32:
-                raise Unsupported(f"{what}: input {name!r} is not float32")
+                raise Unsupported(f"{what} is not float32")
             return v.tensor
         arr = np.asarray(v.static)
         if arr.dtype != np.float32:
-            raise Unsupported(f"{what}: constant {name!r} is {arr.dtype}, not float32")
+            raise Unsupported(f"{what} is a constant of {arr.dtype}, not float32")
         return self.const(arr, T_F32)
 
     def bits_in(self, name, what):
@@ -355,15 +359,7 @@ def _float_op(lw, node, vals, out_name):
     op, attrs, what = node.op, node.attrs, f"{node.op} ({node.name})"
 
     def f(i):
-        v = vals[i]
-        if v.tensor is not None:
-            if v.channels is not None or lw.tensors[v.tensor].type != T_F32:
-                raise Unsupported(f"{what}: operand {i} is not float32")
-            return v.tensor
-        arr = np.asarray(v.static)
-        if arr.dtype != np.float32:
-            raise Unsupported(f"{what}: constant operand {i} is {arr.dtype}, not float32")
-        return lw.const(arr, T_F32)
+        return lw.float_of(vals[i], f"{what}: operand {i}")
 
     def out_dims():
         return tuple(np.shape(lw.traced(out_name))) if out_name else lw.dims(f(0))

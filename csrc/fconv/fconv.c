@@ -17,12 +17,6 @@
 #include <string.h>
 #include "../internal.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define VECTORIZE __attribute__((optimize("tree-vectorize")))
-#else
-#define VECTORIZE
-#endif
-
 typedef struct {
     const float *x, *w, *bias;
     const xnor_conv_params *p;

@@ -35,12 +35,6 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define VECTORIZE __attribute__((optimize("tree-vectorize")))
-#else
-#define VECTORIZE
-#endif
-
 /* ---- shapes ------------------------------------------------------------------------------------- */
 
 xnor_status xnor_broadcast(const char *what, size_t rank, const size_t *out_dims, size_t out_elem,

@@ -22,12 +22,6 @@
 #error "xnor float ops need float and double arithmetic evaluated in their own precision (FLT_EVAL_METHOD 0)"
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define VECTORIZE __attribute__((optimize("tree-vectorize")))
-#else
-#define VECTORIZE
-#endif
-
 /* ---- exp ---------------------------------------------------------------------------------------- */
 
 static double two_pow(int n) { /* 2^n for n in [-1022, 1023] */

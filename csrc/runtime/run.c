@@ -397,12 +397,6 @@ static int threads_of(const struct xnor_model *m) {
     return nt > m->sized_threads ? m->sized_threads : nt;
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define VECTORIZE __attribute__((optimize("tree-vectorize")))
-#else
-#define VECTORIZE
-#endif
-
 /* Whether any of n floats is exactly 0 (either sign): branch-free blocks, so the compiler vectorises. */
 VECTORIZE static int any_zero(const float *v, size_t n) {
     for (size_t i = 0; i < n; i += 4096) {
