@@ -14,7 +14,7 @@ import numpy as np
 
 from . import kernels, ops
 from .binary_ops import Packed, _or_mask_words, _out_kw, pool_geometry
-from .float_ops import ShapedConv, _nchw_shape, _spatial, conv_pads
+from .float_ops import ShapedConv, _spatial, conv_pads
 
 MAGIC = b"XNORPRG1"
 T_F32, T_U8, T_I32, T_BITS = 1, 2, 3, 4
@@ -207,7 +207,7 @@ class Lowerer:
         out = self.act(T_BITS, dims[:-1] + (kernels.words_for(dims[-1]),))
         return self.emit(OP_PACK, [x], out, [mask, int(bool(ternary))])
 
-    def bconv(self, x, channels, layer, residual=None):
+    def bconv(self, x, layer, residual=None):
         """An ops.BConv2d on packed bits (N, H, W, words) or (N, words)."""
         dims = self.dims(x)
         n, h, w = (dims[0], dims[1], dims[2]) if len(dims) == 4 else (dims[0], 1, 1)
@@ -292,7 +292,7 @@ def _lower_xbconv(lw, node):
         residual = lw.float_in(node.inputs[1], node.name)
         if lw.dims(residual) != layer.output_shape((n, h, w, 0)):
             raise Unsupported(f"{node.name}: a shortcut that broadcasts")
-    y = lw.bconv(x, channels, layer, residual)
+    y = lw.bconv(x, layer, residual)
     out_c = a["weight_shape"][0]
     if cfg:
         if cfg["pool"]:
@@ -322,14 +322,14 @@ def _lower_xbdense(lw, node):
         wf = kernels.unpack(a["weight_bits"], k, np.float32)
         w_ohwi = np.ascontiguousarray(wf.reshape(n_out, channels, h, wd).transpose(0, 2, 3, 1))
         layer = ops.BConv2d(kernels.pack(w_ohwi), channels, **out_kw)
-        y = lw.bconv(x, channels, layer)
+        y = lw.bconv(x, layer)
         ydims = lw.dims(y)
         flat = lw.act(lw.tensors[y].type, (n, ydims[-1]))
         y = lw.emit(OP_COPY, [y], flat)
     else:
         if channels != k:
             raise Unsupported(f"{node.name}: packed rows of {channels} values, weights of {k}")
-        y = lw.bconv(x, channels, ops.BConv2d(a["weight_bits"].reshape(n_out, 1, 1, -1), k, **out_kw))
+        y = lw.bconv(x, ops.BConv2d(a["weight_bits"].reshape(n_out, 1, 1, -1), k, **out_kw))
     return Val(y, channels=n_out) if cfg else Val(y)
 
 
@@ -485,7 +485,7 @@ def _float_op(lw, node, vals, out_name):
     raise Unsupported(f"{what}: the C runtime has no {op}")
 
 
-def _lower_conv(lw, node, vals):
+def _lower_conv(lw, node):
     attrs = node.attrs
     w = lw.static(node.inputs[1])
     b = lw.static(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
@@ -505,7 +505,7 @@ def _lower_conv(lw, node, vals):
     return y if nhwc else lw.transpose(y, (0, 3, 1, 2))
 
 
-def _lower_gemm(lw, node, vals):
+def _lower_gemm(lw, node):
     from .float_ops import prepare_gemm, prepare_matmul
     consts = {n: lw.static(n) for n in node.inputs[1:] if n and lw.static(n) is not None}
     run = (prepare_gemm if node.op == "Gemm" else prepare_matmul)(node, consts, None)
@@ -548,9 +548,9 @@ def lower(graph, env, input_shapes):
         if node.op in _X_OPS:
             val = _X_OPS[node.op](lw, node)
         elif node.op == "Conv":
-            val = Val(_lower_conv(lw, node, None))
+            val = Val(_lower_conv(lw, node))
         elif node.op in ("Gemm", "MatMul"):
-            val = Val(_lower_gemm(lw, node, None))
+            val = Val(_lower_gemm(lw, node))
         else:
             if len([o for o in node.outputs if o]) != 1:
                 raise Unsupported(f"{node.op} ({node.name}): more than one output")
