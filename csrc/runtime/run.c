@@ -99,7 +99,8 @@ static int check_out_nhwc(const rt_tensor *y, int type, size_t n, size_t oh, siz
     return 1;
 }
 
-static int check_bconv(const struct xnor_model *m, rt_step *s, char *err, size_t es, int threads) {
+/* Checks a binary conv step and derives its geometry into *a (check and prepare both use it). */
+static int check_bconv(const struct xnor_model *m, rt_step *s, bconv_aux *a, char *err, size_t es, int threads) {
     NEED(s->n_in == 7 && s->n_par == 17, "bconv takes 7 operands and 17 parameters");
     const rt_tensor *x = arg(m, s, 0), *w = arg(m, s, 1), *scale = arg(m, s, 2), *bias = arg(m, s, 3);
     const rt_tensor *thr = arg(m, s, 4), *flip = arg(m, s, 5), *res = arg(m, s, 6), *y = out_of(m, s);
@@ -116,13 +117,12 @@ static int check_bconv(const struct xnor_model *m, rt_step *s, char *err, size_t
     NEED(w->dims[3] == (size_t)XNOR_WORDS((size_t)(in_c / groups)), "weights have %zu words per tap", w->dims[3]);
     NEED(pad_value == 0 || pad_value == 1, "pad_value %lld", (long long)pad_value);
     NEED(kind >= 0 && kind <= 2, "output kind %lld", (long long)kind);
-    bconv_aux a;
-    memset(&a, 0, sizeof a);
-    a.p.batch = n, a.p.in_h = h, a.p.in_w = wd, a.p.in_c = (size_t)in_c, a.p.out_c = oc;
-    a.p.kernel_h = w->dims[1], a.p.kernel_w = w->dims[2], a.p.groups = (size_t)groups, a.p.pad_value = (int)pad_value;
-    if (!geometry(s, 1, &a.p, err, es)) return 0;
+    memset(a, 0, sizeof *a);
+    a->p.batch = n, a->p.in_h = h, a->p.in_w = wd, a->p.in_c = (size_t)in_c, a->p.out_c = oc;
+    a->p.kernel_h = w->dims[1], a->p.kernel_w = w->dims[2], a->p.groups = (size_t)groups, a->p.pad_value = (int)pad_value;
+    if (!geometry(s, 1, &a->p, err, es)) return 0;
     size_t oh, ow;
-    NEED(xnor_conv_output_size(&a.p, &oh, &ow) == XNOR_OK, "%s", xnor_last_error());
+    NEED(xnor_conv_output_size(&a->p, &oh, &ow) == XNOR_OK, "%s", xnor_last_error());
     static const int types[3] = {XNOR_T_I32, XNOR_T_F32, XNOR_T_BITS};
     if (!check_out_nhwc(y, types[kind], n, oh, ow, kind == 2 ? (size_t)XNOR_WORDS(oc) : oc, err, es)) return 0;
     for (int i = 0; i < 2; i++) {
@@ -140,10 +140,10 @@ static int check_bconv(const struct xnor_model *m, rt_step *s, char *err, size_t
     int64_t acc_clamp = s->par[14], acc_min = s->par[15], acc_max = s->par[16];
     NEED(acc_clamp == 0 || acc_clamp == 1, "acc_clamp %lld", (long long)acc_clamp);
     NEED(acc_min >= INT32_MIN && acc_max <= INT32_MAX && acc_min <= acc_max, "bad accumulator clamp");
-    NEED(xnor_bconv_prepared_size(&a.p, &a.panel_words, &a.tap_sum_count) == XNOR_OK, "%s", xnor_last_error());
-    NEED(a.panel_words <= ((size_t)1 << 40) && a.tap_sum_count <= ((size_t)1 << 40), "weights too large");
-    s->aux_bytes = ALIGN64(sizeof a) + ALIGN64(a.panel_words * 8) + ALIGN64(a.tap_sum_count * 4);
-    NEED(xnor_bconv_workspace_size(&a.p, threads, &s->ws_bytes) == XNOR_OK, "%s", xnor_last_error());
+    NEED(xnor_bconv_prepared_size(&a->p, &a->panel_words, &a->tap_sum_count) == XNOR_OK, "%s", xnor_last_error());
+    NEED(a->panel_words <= ((size_t)1 << 40) && a->tap_sum_count <= ((size_t)1 << 40), "weights too large");
+    s->aux_bytes = ALIGN64(sizeof *a) + ALIGN64(a->panel_words * 8) + ALIGN64(a->tap_sum_count * 4);
+    NEED(xnor_bconv_workspace_size(&a->p, threads, &s->ws_bytes) == XNOR_OK, "%s", xnor_last_error());
     return 1;
 }
 
@@ -238,8 +238,10 @@ int rt_check_step(const struct xnor_model *m, rt_step *s, char *err, size_t es, 
         NEED(y->dims[x->rank - 1] == (size_t)XNOR_WORDS(x->dims[x->rank - 1]), "pack: wrong number of words");
         return 1;
     }
-    case OP_BCONV:
-        return check_bconv(m, s, err, es, threads);
+    case OP_BCONV: {
+        bconv_aux a;
+        return check_bconv(m, s, &a, err, es, threads);
+    }
     case OP_BMAXPOOL: {
         NEED(s->n_in == 2 && s->n_par == 11, "bmaxpool takes 2 operands and 11 parameters");
         int64_t c = s->par[0];
@@ -342,15 +344,9 @@ int rt_prepare_step(struct xnor_model *m, rt_step *s, char *err, size_t es) {
     switch (s->op) {
     case OP_BCONV: {
         bconv_aux *a = s->aux;
-        const rt_tensor *x = arg(m, s, 0), *w = arg(m, s, 1), *scale = arg(m, s, 2), *bias = arg(m, s, 3);
+        const rt_tensor *w = arg(m, s, 1), *scale = arg(m, s, 2), *bias = arg(m, s, 3);
         const rt_tensor *thr = arg(m, s, 4), *flip = arg(m, s, 5);
-        size_t n = 0, h = 0, wd = 0, words = 0;
-        nhwc(x, &n, &h, &wd, &words);
-        a->p.batch = n, a->p.in_h = h, a->p.in_w = wd, a->p.in_c = (size_t)s->par[0], a->p.out_c = w->dims[0];
-        a->p.kernel_h = w->dims[1], a->p.kernel_w = w->dims[2], a->p.groups = (size_t)s->par[9];
-        a->p.pad_value = (int)s->par[10];
-        geometry(s, 1, &a->p, err, es);
-        NEED(xnor_bconv_prepared_size(&a->p, &a->panel_words, &a->tap_sum_count) == XNOR_OK, "%s", xnor_last_error());
+        if (!check_bconv(m, s, a, err, es, m->sized_threads)) return 0;
         uint64_t *panels = (uint64_t *)((char *)a + ALIGN64(sizeof *a));
         int32_t *tap_sums = a->tap_sum_count ? (int32_t *)((char *)panels + ALIGN64(a->panel_words * 8)) : NULL;
         NEED(xnor_bconv_prepare((const uint64_t *)w->data, &a->p, panels, tap_sums) == XNOR_OK, "%s", xnor_last_error());
