@@ -24,6 +24,19 @@ def _aligned_copy(data, align=64):
     return buf
 
 
+def make_program(graph, steps, shapes):
+    """The lower.Program for inputs of `shapes` ({name: shape}), from one traced run of the Python
+    executor's steps on random inputs, or the reason (a string) why the graph does not lower."""
+    from . import plan as planner
+    from .lower import Unsupported, lower
+    rng = np.random.default_rng(0)
+    feeds = {v.name: rng.standard_normal(shapes[v.name]).astype(v.dtype) for v in graph.inputs}
+    try:
+        return lower(graph, planner.run_steps(steps, graph.constants, feeds), shapes)
+    except Unsupported as exc:
+        return str(exc)
+
+
 class CModel:
     """One opened xnor_model (one arena: one run at a time).  `data`: the bytes of a .xnor file with a
     program."""
@@ -98,15 +111,9 @@ class Runner:
         self._programs = {}   # key -> (bytes, output specs, [free CModels]) or an Unsupported message
 
     def _program(self, key, shapes):
-        from . import plan as planner
-        from .lower import Unsupported, lower
-        rng = np.random.default_rng(0)
-        feeds = {v.name: rng.standard_normal(shapes[v.name]).astype(v.dtype) for v in self.graph.inputs}
-        try:
-            env = planner.run_steps(self.steps, self.graph.constants, feeds)
-            prog = lower(self.graph, env, shapes)
-        except Unsupported as exc:
-            return str(exc)
+        prog = make_program(self.graph, self.steps, shapes)
+        if isinstance(prog, str):
+            return prog
         return xnor_format.dumps(None, prog), prog.output_dtypes
 
     def reason(self, shapes):

@@ -167,19 +167,13 @@ class InferenceSession:
     def program(self, batch=1):
         """The C runtime's program for the declared input shapes (free dimensions set to `batch`), or the
         reason (a string) why the model does not lower."""
-        from .lower import Unsupported, lower
+        from .runtime import make_program
         shapes = {}
         for v in self._graph.inputs:
             if v.shape is None:
                 return f"input {v.name!r} has no declared shape"
             shapes[v.name] = tuple(d if isinstance(d, int) and d > 0 else batch for d in v.shape)
-        rng = np.random.default_rng(0)
-        feeds = {v.name: rng.standard_normal(shapes[v.name]).astype(v.dtype) for v in self._graph.inputs}
-        try:
-            env = planner.run_steps(self._steps, self._graph.constants, feeds)
-            return lower(self._graph, env, shapes)
-        except Unsupported as exc:
-            return str(exc)
+        return make_program(self._graph, self._steps, shapes)
 
     def save(self, path, batch=1):
         """Write the planned graph, packed weights included, as a .xnor file (see xnor_format.py), with the
