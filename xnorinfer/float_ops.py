@@ -242,27 +242,28 @@ def _c_kernel(x, name):
 
 
 def _c_mean(x, axes, keepdims):
-    """x.mean(axis=axes, keepdims=keepdims) through xnor_mean_f32 (a double sum in index order, one
-    rounding), or None when there is no C kernel or the axes (ONNX's: negative from the end) are not
-    one contiguous run of distinct, valid axes."""
+    """x.mean(axis=axes, keepdims=keepdims) through xnor_mean_f32 (a double sum, one rounding), or None
+    when there is no C kernel or the axes (ONNX's: negative from the end) are not distinct and valid.
+    Axes that are one contiguous run reduce in place, in index order (the C runtime's MEAN gives the
+    same bits); any other set is first transposed to the end, so the sum is still exact in double."""
     backend = _c_kernel(x, "mean_f32")
     if backend is None:
         return None
     axes = [int(a) + x.ndim if int(a) < 0 else int(a) for a in axes]
-    if not axes or len(set(axes)) != len(axes) or not all(0 <= a < x.ndim for a in axes):
+    if not axes or len(set(axes)) != len(axes) or not all(0 <= a < x.ndim for a in axes) or not x.size:
         return None
     axes.sort()
-    begin, end = axes[0], axes[-1] + 1
-    if end - begin != len(axes):
-        return None
     shape = x.shape
-    if keepdims:
-        out_shape = shape[:begin] + (1,) * (end - begin) + shape[end:]
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape) if keepdims or i not in axes)
+    begin, end = axes[0], axes[-1] + 1
+    if end - begin == len(axes):
+        dims = math.prod(shape[:begin]), math.prod(shape[begin:end]), math.prod(shape[end:])
     else:
-        out_shape = shape[:begin] + shape[end:]
+        x = np.transpose(x, [i for i in range(x.ndim) if i not in axes] + axes)
+        kept = [d for i, d in enumerate(shape) if i not in axes]
+        dims = math.prod(kept), math.prod(shape[a] for a in axes), 1
     out = np.empty(out_shape, np.float32)
-    backend.mean_f32(np.ascontiguousarray(x), math.prod(shape[:begin]), math.prod(shape[begin:end]),
-                     math.prod(shape[end:]), out)
+    backend.mean_f32(np.ascontiguousarray(x), *dims, out)
     return out
 
 
