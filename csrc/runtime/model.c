@@ -240,6 +240,7 @@ static xnor_status open_impl(const unsigned char *buf, size_t size, const xnor_m
         size_t need = 4 + (size_t)(n_in + n_out + n_par);
         if (v.n_step_words - pos < need) { fail(err, es, "step %zu: truncated", s); goto done; }
         st_->op = (int)op, st_->n_in = (int)n_in, st_->n_out = (int)n_out, st_->n_par = (int)n_par;
+        st_->seconds = 0;
         st_->args = words + pos + 4, st_->par = st_->args + n_in + n_out;
         for (int a = 0; a < st_->n_in + st_->n_out; a++) {
             int64_t t = st_->args[a];
@@ -341,7 +342,7 @@ static xnor_status open_impl(const unsigned char *buf, size_t size, const xnor_m
     m->scratch = acts + act_bytes, m->scratch_bytes = align_up(ws_max);
     m->isa = xnor_isa_active();
     const char *prof = getenv("XNORINFER_PROFILE");
-    m->profile = prof && prof[0] == '1';
+    m->profile = prof && (prof[0] == '1' || prof[0] == '2') && !prof[1] ? prof[0] - '0' : 0;
     for (size_t s = 0; s < v.n_steps; s++) {
         char msg[200] = "";
         if (!rt_prepare_step(m, &m->steps[s], msg, sizeof msg)) {
@@ -395,11 +396,24 @@ void xnor_model_close(xnor_model *m) {
     if (m && m->profile) {
         double total = 0;
         for (int op = 1; op < OP_COUNT; op++) total += m->op_seconds[op];
-        fprintf(stderr, "xnorinfer runtime profile (XNORINFER_PROFILE=1), ms per run by op:\n");
+        double runs = (double)(m->runs ? m->runs : 1);
+        if (m->profile == 2) {
+            fprintf(stderr, "xnorinfer runtime profile (XNORINFER_PROFILE=2), ms per run by step:\n");
+            for (size_t s = 0; s < m->n_steps; s++) {
+                const rt_step *st = &m->steps[s];
+                const rt_tensor *y = &m->tensors[st->args[st->n_in]];
+                char dims[96] = "";
+                for (size_t d = 0, at = 0; d < y->rank && at < sizeof dims - 24; d++)
+                    at += (size_t)snprintf(dims + at, sizeof dims - at, d ? "x%zu" : "%zu", y->dims[d]);
+                fprintf(stderr, "  %4zu %-10s %-22s %8.3f ms  %5.1f%%\n", s, OP_NAMES[st->op], dims,
+                        st->seconds * 1e3 / runs, 100.0 * st->seconds / (total > 0 ? total : 1));
+            }
+        }
+        fprintf(stderr, "xnorinfer runtime profile (XNORINFER_PROFILE=%d), ms per run by op:\n", m->profile);
         for (int op = 1; op < OP_COUNT; op++)
             if (m->op_calls[op])
                 fprintf(stderr, "  %-10s %8.3f ms  %5.1f%%  (%llu calls)\n", OP_NAMES[op],
-                        m->op_seconds[op] * 1e3 / (double)(m->runs ? m->runs : 1),
+                        m->op_seconds[op] * 1e3 / runs,
                         100.0 * m->op_seconds[op] / (total > 0 ? total : 1), (unsigned long long)m->op_calls[op]);
     }
     free(m);
@@ -464,7 +478,9 @@ xnor_status xnor_model_run(xnor_model *m, const void *const *inputs, void *const
         if ((st = rt_run_step(m, &m->steps[s], s)) != XNOR_OK) goto out;
         if (m->profile) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
-            m->op_seconds[m->steps[s].op] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            m->op_seconds[m->steps[s].op] += dt;
+            m->steps[s].seconds += dt;
             m->op_calls[m->steps[s].op]++;
         }
     }

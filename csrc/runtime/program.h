@@ -51,6 +51,7 @@ typedef struct {
     const int64_t *par;
     size_t aux_bytes, ws_bytes;     /* op state kept in the arena; scratch needed while it runs */
     void *aux;
+    double seconds;                 /* XNORINFER_PROFILE: time spent in this step over all runs */
 } rt_step;
 
 struct xnor_model {
@@ -68,7 +69,7 @@ struct xnor_model {
     size_t data_size;
     char *scratch;
     size_t scratch_bytes;
-    int profile;                    /* XNORINFER_PROFILE=1 at open: time per op, printed at close */
+    int profile;                    /* XNORINFER_PROFILE at open: 1 = ms per op, 2 = also per step, printed at close */
     double op_seconds[OP_COUNT];
     uint64_t op_calls[OP_COUNT];
     uint64_t runs;
