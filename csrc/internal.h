@@ -44,6 +44,20 @@ typedef void (*xnor_gemm_ukernel_fn)(size_t mr, size_t nr, size_t kc, const uint
                                      unsigned flags);
 
 /*
+ * Nibble-split operands, for kernels that count bits with 4-bit table lookups (AVX2's VPSHUFB): each
+ * word x of a row or a panel is stored as the two words x & 0x0f0f... and (x >> 4) & 0x0f0f..., so the
+ * XOR of two split words is already a lookup index and the kernel spends no mask or shift per product.
+ * Counts are unchanged (popcount(a ^ b) is the sum over the two halves).  Split layout, kc words:
+ *   row r:  a[r*lda + 2*w] low nibbles, a[r*lda + 2*w + 1] high nibbles (lda counts split words);
+ *   panel:  panel[w*2*NR + j] low nibbles, panel[w*2*NR + NR + j] high nibbles.
+ * It doubles the bytes of both operands, so drivers use it only where the weights are reused over
+ * many pixels (XNOR_SPLIT_MIN_PIXELS); a dense layer at batch 1 streams its weights and stays plain.
+ */
+#define XNOR_NIBBLES_LO UINT64_C(0x0f0f0f0f0f0f0f0f)
+#define XNOR_SPLIT_MIN_PIXELS 8
+void xnor_split_nibbles(const uint64_t *src, size_t n, uint64_t *dst);
+
+/*
  * Direct (unpacked) kernel for small m: c[i*ldc + j] = k - 2 * sum over w < words of
  * popcount((a[i*lda + w] ^ b[j*ldb + w]) & (w == words-1 ? tail_mask : ~0)) for i < m, j < n.
  * Both a and b may carry garbage tail bits.
@@ -117,6 +131,8 @@ typedef struct {
     size_t direct_max_m;        /* xnor_bgemm uses gemm_direct when m <= this (SIZE_MAX: always,
                                    and then gemm_ukernel may be NULL) */
     xnor_gemm_ukernel_fn gemm_ukernel;
+    xnor_gemm_ukernel_fn gemm_ukernel_split; /* gemm_ukernel's contract on nibble-split a and panel;
+                                                NULL: this ISA has none */
     xnor_gemm_direct_fn gemm_direct;
     xnor_pack_f32_fn pack_f32;
     xnor_threshold_pack_fn threshold_pack;
@@ -142,9 +158,10 @@ extern const xnor_kernels xnor_kernels_neon;
 #endif
 
 /* Copy n rows of b (columns of the product) starting at row j0, words [w0, w0+kc), into an
- * NR-interleaved panel; rows past n are zero, and bits past k in the row's last word are cleared. */
+ * NR-interleaved panel (nibble-split when split != 0: 2*kc*NR words); rows past n are zero, and bits
+ * past k in the row's last word are cleared. */
 void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t nr_panel, size_t w0,
-                     size_t kc, size_t k, uint64_t *panel);
+                     size_t kc, size_t k, int split, uint64_t *panel);
 
 /* Fused output transform of one row of n accumulators (see xnor_output_transform); flip_bits is the
  * transform's flip array as bits (NULL if none), used for packed output; residual (float output only,

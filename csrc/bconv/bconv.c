@@ -19,6 +19,13 @@
 #define BLOCK_ROW_BYTES (16 * 1024) /* gathered rows of a pixel block */
 #define BLOCK_ACC_BYTES (32 * 1024) /* its int32 accumulators */
 
+/* Prepared weights start with a 64-byte header that says how they were laid out, so a run follows the
+ * layout its weights have (nibble-split or plain: it depends on the output size given to prepare) and
+ * refuses weights prepared for another layer's shape. */
+#define HEADER_WORDS 8
+#define HEADER_MAGIC UINT64_C(0x584e4f5250414e00) /* "XNORPAN" and a layout byte */
+enum { LAYOUT_PLAIN = 0, LAYOUT_SPLIT = 1 };
+
 typedef struct {
     const xnor_kernels *kern;
     const uint64_t *x, *w;
@@ -33,6 +40,7 @@ typedef struct {
     int whole_words;          /* every group's channels are whole words: taps copy, no masking */
     const uint64_t *panels;   /* weights in panel order (micro-kernel) or masked rows (direct kernel) */
     size_t panels_per_group;
+    int split;                /* panels and gathered rows nibble-split (internal.h) for gemm_ukernel_split */
     const int32_t *tap_sums;  /* [tap][out_c] sum of +-1 weights, for pad_value 0; else NULL */
     size_t out_row_bytes;
     size_t mr, mc;            /* rows per micro-kernel call; pixels per block */
@@ -124,6 +132,16 @@ static void correct_padding(const conv_job *job, size_t pix, int32_t *restrict a
         }
 }
 
+static size_t rows_bytes(const conv_job *job) {
+    return ((job->mc * job->p->groups * job->kw * sizeof(uint64_t)) + 63) & ~(size_t)63;
+}
+
+/* [gathered rows][their nibble-split copy, when split][accumulators] */
+static size_t slice_bytes(const conv_job *job) {
+    size_t acc = job->mc * job->p->out_c * sizeof(int32_t);
+    return rows_bytes(job) * (job->split ? 3 : 1) + ((acc + 63) & ~(size_t)63);
+}
+
 static void conv_task(void *ctx, int t, int nt) {
     conv_job *job = ctx;
     const xnor_kernels *kern = job->kern;
@@ -132,28 +150,27 @@ static void conv_task(void *ctx, int t, int nt) {
     size_t p0, p1;
     xnor_split(job->pixels, MR, t, nt, &p0, &p1);
     if (p0 >= p1) return;
-    size_t lda = p->groups * job->kw, rows_bytes = ((mc * lda * sizeof(uint64_t)) + 63) & ~(size_t)63;
-    uint64_t *rows;
-    int32_t *acc;
-    char *own = NULL;
+    size_t lda = p->groups * job->kw, plain_bytes = rows_bytes(job), s = job->split ? 2 : 1;
+    char *slice, *own = NULL;
     if (job->workspace) {
-        rows = (uint64_t *)(job->workspace + (size_t)t * job->slice_bytes);
-        acc = (int32_t *)((char *)rows + rows_bytes);
+        slice = job->workspace + (size_t)t * job->slice_bytes;
     } else {
-        own = aligned_alloc(64, rows_bytes + ((mc * p->out_c * sizeof(int32_t) + 63) & ~(size_t)63));
+        slice = own = aligned_alloc(64, slice_bytes(job));
         if (!own) {
             job->failed = 1;
             return;
         }
-        rows = (uint64_t *)own;
-        acc = (int32_t *)(own + rows_bytes);
     }
+    uint64_t *rows = (uint64_t *)slice, *split_rows = job->split ? (uint64_t *)(slice + plain_bytes) : rows;
+    int32_t *acc = (int32_t *)(slice + plain_bytes * (job->split ? 3 : 1));
+    xnor_gemm_ukernel_fn ukernel = job->split ? kern->gemm_ukernel_split : kern->gemm_ukernel;
     /* Blocks of mc pixels: their gathered rows and accumulators stay in L1 while each weight panel
      * is swept over the block MR rows at a time. */
     for (size_t blk = p0; blk < p1; blk += mc) {
         size_t m = p1 - blk < mc ? p1 - blk : mc;
         for (size_t r = 0; r < m; r++)
             for (size_t g = 0; g < p->groups; g++) gather_row(job, blk + r, g, rows + r * lda + g * job->kw);
+        if (job->split) xnor_split_nibbles(rows, m * lda, split_rows);
         for (size_t g = 0; g < p->groups; g++) {
             const uint64_t *a = rows + g * job->kw;
             int32_t *c = acc + g * job->og;
@@ -162,12 +179,13 @@ static void conv_task(void *ctx, int t, int nt) {
                                   job->panels + g * job->og * job->kw, job->kw, c, p->out_c, job->k);
                 continue;
             }
+            const uint64_t *as = split_rows + s * g * job->kw;
             for (size_t q = 0; q < job->panels_per_group; q++) {
                 size_t j0 = q * NR, nr = job->og - j0 < NR ? job->og - j0 : NR;
-                const uint64_t *panel = job->panels + (g * job->panels_per_group + q) * NR * job->kw;
+                const uint64_t *panel = job->panels + (g * job->panels_per_group + q) * s * NR * job->kw;
                 for (size_t r0 = 0; r0 < m; r0 += MR)
-                    kern->gemm_ukernel(m - r0 < MR ? m - r0 : MR, nr, job->kw, a + r0 * lda, lda, panel,
-                                       c + r0 * p->out_c + j0, p->out_c, job->k, XNOR_UK_FIRST | XNOR_UK_LAST);
+                    ukernel(m - r0 < MR ? m - r0 : MR, nr, job->kw, as + r0 * s * lda, s * lda, panel,
+                            c + r0 * p->out_c + j0, p->out_c, job->k, XNOR_UK_FIRST | XNOR_UK_LAST);
             }
         }
         for (size_t r = 0; r < m; r++) {
@@ -181,17 +199,28 @@ static void conv_task(void *ctx, int t, int nt) {
 }
 
 /* Weights in the order the kernel reads them, each tap's padding bits cleared, and the tap sums. */
-static void prepare_weights(const conv_job *job, uint64_t *panels, int32_t *tap_sums) {
+static void prepare_weights(const conv_job *job, uint64_t *header, int32_t *tap_sums) {
     const xnor_conv_params *p = job->p;
-    size_t NR = job->kern->nr, kw = job->kw;
+    size_t NR = job->kern->nr, kw = job->kw, s = job->split ? 2 : 1;
+    uint64_t *panels = header + HEADER_WORDS;
+    memset(header, 0, HEADER_WORDS * sizeof(uint64_t));
+    header[0] = HEADER_MAGIC | (job->split ? LAYOUT_SPLIT : LAYOUT_PLAIN);
+    header[1] = kw, header[2] = p->out_c, header[3] = p->groups, header[4] = job->kern->nr;
     for (size_t g = 0; g < p->groups; g++) {
         const uint64_t *wg = job->w + g * job->og * kw;
         if (job->kern->gemm_ukernel) {
             for (size_t q = 0; q < job->panels_per_group; q++) {
-                uint64_t *panel = panels + (g * job->panels_per_group + q) * NR * kw;
-                xnor_pack_panel(wg, kw, q * NR, job->og, NR, 0, kw, kw * 64, panel);
+                uint64_t *panel = panels + (g * job->panels_per_group + q) * s * NR * kw;
+                xnor_pack_panel(wg, kw, q * NR, job->og, NR, 0, kw, kw * 64, job->split, panel);
                 for (size_t w = job->wpt - 1; w < kw; w += job->wpt)
-                    for (size_t j = 0; j < NR; j++) panel[w * NR + j] &= job->tap_mask;
+                    for (size_t j = 0; j < NR; j++) {
+                        if (job->split) {
+                            panel[w * 2 * NR + j] &= job->tap_mask & XNOR_NIBBLES_LO;
+                            panel[w * 2 * NR + NR + j] &= (job->tap_mask >> 4) & XNOR_NIBBLES_LO;
+                        } else {
+                            panel[w * NR + j] &= job->tap_mask;
+                        }
+                    }
             }
         } else {
             uint64_t *dst = panels + g * job->og * kw;
@@ -238,6 +267,24 @@ xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *out_h, size
     return XNOR_OK;
 }
 
+/* The nibble-split layout doubles the weights' bytes and pays off when they are reused over many
+ * output pixels (per image, so the choice does not depend on the batch a layer is prepared with). */
+static int wants_split(const xnor_kernels *kern, const xnor_conv_params *p) {
+    if (!kern->gemm_ukernel || !kern->gemm_ukernel_split || !p->stride_h || !p->stride_w || !p->dilation_h ||
+        !p->dilation_w || !p->kernel_h || !p->kernel_w)
+        return 0;
+    const size_t limit = (size_t)1 << 31;
+    if (p->in_h > limit || p->in_w > limit || p->kernel_h > limit || p->kernel_w > limit || p->dilation_h > limit ||
+        p->dilation_w > limit || p->pad_top > limit || p->pad_bottom > limit || p->pad_left > limit ||
+        p->pad_right > limit)
+        return 0;
+    size_t span_h = p->dilation_h * (p->kernel_h - 1) + 1, span_w = p->dilation_w * (p->kernel_w - 1) + 1;
+    size_t padded_h = p->in_h + p->pad_top + p->pad_bottom, padded_w = p->in_w + p->pad_left + p->pad_right;
+    if (padded_h < span_h || padded_w < span_w) return 0;
+    size_t out_h = (padded_h - span_h) / p->stride_h + 1, out_w = (padded_w - span_w) / p->stride_w + 1;
+    return out_h * out_w >= XNOR_SPLIT_MIN_PIXELS;
+}
+
 /* Validates p (and, when running, x, out and t) and derives the job's sizes. */
 static xnor_status setup(conv_job *job, const uint64_t *x, const uint64_t *w, const xnor_conv_params *p,
                          const xnor_output_transform *t, void *out, int running) {
@@ -275,9 +322,11 @@ static xnor_status setup(conv_job *job, const uint64_t *x, const uint64_t *w, co
         return xnor_fail(XNOR_EINVAL, "conv: the tensors are too large for the address space");
     job->out_row_bytes = t ? xnor_output_row_bytes(t, p->out_c) : 0;
     size_t NR = job->kern->nr;
+    job->split = !running && wants_split(job->kern, p);
     job->panels_per_group = job->kern->gemm_ukernel ? (job->og + NR - 1) / NR : 0;
-    job->panel_words = job->kern->gemm_ukernel ? p->groups * job->panels_per_group * NR * job->kw
-                                               : p->out_c * job->kw;
+    job->panel_words = HEADER_WORDS + (job->kern->gemm_ukernel ? p->groups * job->panels_per_group * NR * job->kw
+                                                                   * (job->split ? 2 : 1)
+                                                               : p->out_c * job->kw);
     int padded = p->pad_top || p->pad_bottom || p->pad_left || p->pad_right;
     job->tap_sum_count = p->pad_value == 0 && padded ? taps_of(p) * p->out_c : 0;
     return XNOR_OK;
@@ -308,18 +357,14 @@ xnor_status xnor_bconv_prepare(const uint64_t *w, const xnor_conv_params *p, uin
 static void block_size(conv_job *job) {
     const xnor_conv_params *p = job->p;
     job->mr = job->kern->gemm_ukernel ? job->kern->mr : 4;
-    size_t row_bytes = p->groups * job->kw * sizeof(uint64_t), acc_bytes = p->out_c * sizeof(int32_t);
+    /* a split block also holds its rows nibble-split: three times the plain rows' bytes */
+    size_t row_bytes = p->groups * job->kw * sizeof(uint64_t) * (job->split ? 3 : 1), acc_bytes = p->out_c * sizeof(int32_t);
     size_t x_bytes = p->batch * p->in_h * p->in_w * job->x_words * sizeof(uint64_t);
     size_t by_rows = BLOCK_ROW_BYTES / row_bytes, by_acc = BLOCK_ACC_BYTES / acc_bytes;
     size_t by_input = x_bytes / (row_bytes + acc_bytes);
     job->mc = by_rows < by_acc ? by_rows : by_acc;
     if (by_input < job->mc) job->mc = by_input;
     job->mc = job->mc < job->mr ? job->mr : job->mc - job->mc % job->mr;
-}
-
-static size_t slice_bytes(const conv_job *job) {
-    size_t rows = job->mc * job->p->groups * job->kw * sizeof(uint64_t), acc = job->mc * job->p->out_c * sizeof(int32_t);
-    return ((rows + 63) & ~(size_t)63) + ((acc + 63) & ~(size_t)63);
 }
 
 xnor_status xnor_bconv_workspace_size(const xnor_conv_params *p, int num_threads, size_t *bytes) {
@@ -353,8 +398,15 @@ static xnor_status run_prepared_ws(const uint64_t *x, const xnor_bconv_prepared 
         return xnor_fail(XNOR_EINVAL, "conv: weights prepared for ISA %s, but %s is active",
                          xnor_isa_name(w->isa), xnor_isa_name(xnor_isa_active()));
     if (!w->panels || (job.tap_sum_count && !w->tap_sums)) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    const uint64_t *h = w->panels;
+    if ((h[0] & ~(uint64_t)0xff) != HEADER_MAGIC || (h[0] & 0xff) > LAYOUT_SPLIT || h[1] != job.kw ||
+        h[2] != p->out_c || h[3] != p->groups || h[4] != job.kern->nr ||
+        ((h[0] & 0xff) == LAYOUT_SPLIT && !job.kern->gemm_ukernel_split))
+        return xnor_fail(XNOR_EINVAL, "conv: the prepared weights are not xnor_bconv_prepare's for this layer's shape "
+                         "(kernel, channels and groups) and ISA");
+    job.split = (h[0] & 0xff) == LAYOUT_SPLIT;
     if (!job.pixels) return XNOR_OK;
-    job.panels = w->panels;
+    job.panels = w->panels + HEADER_WORDS;
     job.tap_sums = job.tap_sum_count ? w->tap_sums : NULL;
     block_size(&job);
     int nt = xnor_threads_for(job.pixels * p->out_c * job.kw, 32768, num_threads);

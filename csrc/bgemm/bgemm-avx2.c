@@ -57,6 +57,12 @@ XNOR_TARGET_AVX2 INLINE void store_row(int32_t *c, size_t nr, __m256i cols0_3, _
     __m256i even = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(cols0_3),
                                                          _mm256_castsi256_ps(cols4_7), _MM_SHUFFLE(2, 0, 2, 0)));
     __m256i count = _mm256_permute4x64_epi64(even, _MM_SHUFFLE(3, 1, 2, 0));
+    if (nr == NR) { /* a full panel: plain moves (AMD cores run masked stores as long microcode) */
+        if (!(flags & XNOR_UK_FIRST)) count = _mm256_add_epi32(count, _mm256_loadu_si256((const __m256i *)c));
+        if (flags & XNOR_UK_LAST) count = _mm256_sub_epi32(_mm256_set1_epi32(k), _mm256_slli_epi32(count, 1));
+        _mm256_storeu_si256((__m256i *)c, count);
+        return;
+    }
     __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     if (!(flags & XNOR_UK_FIRST)) count = _mm256_add_epi32(count, _mm256_maskload_epi32(c, keep));
     if (flags & XNOR_UK_LAST) count = _mm256_sub_epi32(_mm256_set1_epi32(k), _mm256_slli_epi32(count, 1));
@@ -94,6 +100,60 @@ XNOR_TARGET_AVX2 INLINE void tile(const size_t rows, size_t nr, size_t kc, const
     UNROLL for (size_t r = 0; r < rows; r++)
         UNROLL for (size_t v = 0; v < NV; v++) total[r][v] = _mm256_add_epi64(total[r][v], widen_bytes(bytes[r][v]));
     UNROLL for (size_t r = 0; r < rows; r++) store_row(c + r * ldc, nr, total[r][0], total[r][1], k, flags);
+}
+
+/* tile() on nibble-split operands (internal.h): the XOR of two split words is the lookup index, so a
+ * product costs XOR, VPSHUFB, ADD per nibble half -- 6 vector ops per 256 binary MACs instead of 8, and
+ * the two VPSHUFB per product (Zen 3 and Intel cores have 2 and 1 shuffle ports) are no longer behind
+ * the mask and shift.  Registers: 8 counters, the table, 2 x 2 panel vectors, 2 broadcasts, 1 temporary. */
+XNOR_TARGET_AVX2 INLINE void tile_split(const size_t rows, size_t nr, size_t kc, const uint64_t *a,
+                                         size_t lda, const uint64_t *panel, int32_t *c, size_t ldc,
+                                         int32_t k, unsigned flags) {
+    const __m256i nibble_counts = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                                   0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    __m256i total[MR][NV], bytes[MR][NV];
+    UNROLL for (size_t r = 0; r < MR; r++)
+        UNROLL for (size_t v = 0; v < NV; v++) total[r][v] = bytes[r][v] = _mm256_setzero_si256();
+    KEEP_IN_MEMORY(total);
+    size_t until_widen = BYTE_STEPS; /* a k-step still adds at most 4 + 4 to a byte */
+    for (size_t w = 0; w < kc; w++) {
+        const uint64_t *pw = panel + w * 2 * NR;
+        __m256i lo[NV], hi[NV];
+        UNROLL for (size_t v = 0; v < NV; v++) {
+            lo[v] = _mm256_loadu_si256((const __m256i *)(pw + v * 4));
+            hi[v] = _mm256_loadu_si256((const __m256i *)(pw + NR + v * 4));
+        }
+        UNROLL for (size_t r = 0; r < rows; r++) {
+            __m256i a_lo = _mm256_set1_epi64x((long long)a[r * lda + 2 * w]);
+            __m256i a_hi = _mm256_set1_epi64x((long long)a[r * lda + 2 * w + 1]);
+            UNROLL for (size_t v = 0; v < NV; v++) {
+                bytes[r][v] = _mm256_add_epi8(bytes[r][v], _mm256_shuffle_epi8(nibble_counts, _mm256_xor_si256(a_lo, lo[v])));
+                bytes[r][v] = _mm256_add_epi8(bytes[r][v], _mm256_shuffle_epi8(nibble_counts, _mm256_xor_si256(a_hi, hi[v])));
+            }
+        }
+        if (--until_widen == 0) {
+            UNROLL for (size_t r = 0; r < rows; r++)
+                UNROLL for (size_t v = 0; v < NV; v++) {
+                    total[r][v] = _mm256_add_epi64(total[r][v], widen_bytes(bytes[r][v]));
+                    bytes[r][v] = _mm256_setzero_si256();
+                }
+            until_widen = BYTE_STEPS;
+        }
+    }
+    UNROLL for (size_t r = 0; r < rows; r++)
+        UNROLL for (size_t v = 0; v < NV; v++) total[r][v] = _mm256_add_epi64(total[r][v], widen_bytes(bytes[r][v]));
+    UNROLL for (size_t r = 0; r < rows; r++) store_row(c + r * ldc, nr, total[r][0], total[r][1], k, flags);
+}
+
+XNOR_TARGET_AVX2
+static void ukernel_split_avx2(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
+                               const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {
+    switch (mr) {
+    case 4: tile_split(4, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    case 3: tile_split(3, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    case 2: tile_split(2, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    default: tile_split(1, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    }
 }
 
 XNOR_TARGET_AVX2
@@ -240,7 +300,7 @@ static void threshold_pack_avx2(const int32_t *acc, const int32_t *thresholds, c
 
 const xnor_kernels xnor_kernels_avx2 = {
     .name = "avx2", .mr = MR, .nr = NR, .direct_max_m = 4,
-    .gemm_ukernel = ukernel_avx2, .gemm_direct = direct_avx2,
+    .gemm_ukernel = ukernel_avx2, .gemm_ukernel_split = ukernel_split_avx2, .gemm_direct = direct_avx2,
     .pack_f32 = pack_f32_avx2, .threshold_pack = threshold_pack_avx2, .peak = peak_avx2,
     .float_row = xnor_float_row_avx2,
     .depthwise_row = xnor_depthwise_row_avx2, .pool_row = xnor_pool_row_avx2,

@@ -10,15 +10,28 @@
 #define MIN_WORK_PER_THREAD 32768    /* m*n*words below which threading does not pay */
 
 void xnor_pack_panel(const uint64_t *b, size_t ldb, size_t j0, size_t n, size_t nr_panel, size_t w0,
-                     size_t kc, size_t k, uint64_t *panel) {
+                     size_t kc, size_t k, int split, uint64_t *panel) {
     size_t words = XNOR_WORDS(k), cols = n - j0 < nr_panel ? n - j0 : nr_panel;
     uint64_t tail = XNOR_TAIL_MASK(k);
     for (size_t w = 0; w < kc; w++) {
         uint64_t mask = (w0 + w == words - 1) ? tail : ~UINT64_C(0);
-        uint64_t *dst = panel + w * nr_panel;
-        size_t j = 0;
-        for (; j < cols; j++) dst[j] = b[(j0 + j) * ldb + w0 + w] & mask;
-        for (; j < nr_panel; j++) dst[j] = 0;
+        uint64_t *dst = panel + w * nr_panel * (split ? 2 : 1);
+        for (size_t j = 0; j < nr_panel; j++) {
+            uint64_t v = j < cols ? b[(j0 + j) * ldb + w0 + w] & mask : 0;
+            if (split) {
+                dst[j] = v & XNOR_NIBBLES_LO;
+                dst[nr_panel + j] = (v >> 4) & XNOR_NIBBLES_LO;
+            } else {
+                dst[j] = v;
+            }
+        }
+    }
+}
+
+VECTORIZE void xnor_split_nibbles(const uint64_t *src, size_t n, uint64_t *dst) {
+    for (size_t i = 0; i < n; i++) {
+        dst[2 * i] = src[i] & XNOR_NIBBLES_LO;
+        dst[2 * i + 1] = (src[i] >> 4) & XNOR_NIBBLES_LO;
     }
 }
 
@@ -27,7 +40,8 @@ typedef struct {
     const uint64_t *a, *b;
     int32_t *c;
     size_t m, n, k, words, kc, mc, panels;
-    uint64_t *packed;           /* panels * NR * words */
+    uint64_t *packed;           /* panels * NR * words (twice that when split) */
+    const uint64_t *a_split;    /* A nibble-split (m * 2 * words), or NULL: the plain layout */
     int split_panels;           /* 1: threads own panel ranges; 0: threads own row ranges */
 } gemm_job;
 
@@ -35,9 +49,17 @@ static void pack_task(void *ctx, int t, int nt) {
     gemm_job *job = ctx;
     size_t NR = job->kern->nr, p0, p1;
     xnor_split(job->panels, 1, t, nt, &p0, &p1);
+    int split = job->a_split != NULL;
     for (size_t p = p0; p < p1; p++)
-        xnor_pack_panel(job->b, job->words, p * NR, job->n, NR, 0, job->words, job->k,
-                        job->packed + p * NR * job->words);
+        xnor_pack_panel(job->b, job->words, p * NR, job->n, NR, 0, job->words, job->k, split,
+                        job->packed + p * NR * job->words * (split ? 2 : 1));
+}
+
+static void split_task(void *ctx, int t, int nt) {
+    gemm_job *job = ctx;
+    size_t r0, r1;
+    xnor_split(job->m, 1, t, nt, &r0, &r1);
+    xnor_split_nibbles(job->a + r0 * job->words, (r1 - r0) * job->words, (uint64_t *)job->a_split + r0 * 2 * job->words);
 }
 
 static void compute_task(void *ctx, int t, int nt) {
@@ -45,6 +67,10 @@ static void compute_task(void *ctx, int t, int nt) {
     const xnor_kernels *kern = job->kern;
     size_t MR = kern->mr, NR = kern->nr, W = job->words;
     size_t p0 = 0, p1 = job->panels, r0 = 0, r1 = job->m;
+    /* the split layout has two words per word in both operands */
+    size_t s = job->a_split ? 2 : 1;
+    const uint64_t *a = job->a_split ? job->a_split : job->a;
+    xnor_gemm_ukernel_fn ukernel = job->a_split ? kern->gemm_ukernel_split : kern->gemm_ukernel;
     if (job->split_panels) xnor_split(job->panels, 1, t, nt, &p0, &p1);
     else xnor_split(job->m, MR, t, nt, &r0, &r1);
     for (size_t w0 = 0; w0 < W; w0 += job->kc) {
@@ -53,12 +79,12 @@ static void compute_task(void *ctx, int t, int nt) {
         for (size_t i0 = r0; i0 < r1; i0 += job->mc) {
             size_t i1 = r1 - i0 < job->mc ? r1 : i0 + job->mc;
             for (size_t p = p0; p < p1; p++) {
-                const uint64_t *panel = job->packed + p * NR * W + w0 * NR;
+                const uint64_t *panel = job->packed + s * (p * NR * W + w0 * NR);
                 size_t j0 = p * NR, nr = job->n - j0 < NR ? job->n - j0 : NR;
                 for (size_t i = i0; i < i1; i += MR) {
                     size_t mr = i1 - i < MR ? i1 - i : MR;
-                    kern->gemm_ukernel(mr, nr, kc, job->a + i * W + w0, W, panel,
-                                       job->c + i * job->n + j0, job->n, (int32_t)job->k, flags);
+                    ukernel(mr, nr, kc, a + s * (i * W + w0), s * W, panel, job->c + i * job->n + j0, job->n,
+                            (int32_t)job->k, flags);
                 }
             }
         }
@@ -104,7 +130,7 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
         return xnor_fail(XNOR_EINVAL, "bgemm: k=%zu out of range [1, %d]", k, INT32_MAX / 2);
     if (m == 0 || n == 0) return XNOR_OK;
     size_t W = XNOR_WORDS(k);
-    if (m > SIZE_MAX / W || n > SIZE_MAX / W / 8 || m > SIZE_MAX / n / 4)
+    if (m > SIZE_MAX / W / 16 || n > SIZE_MAX / W / 8 || m > SIZE_MAX / n / 4)
         return xnor_fail(XNOR_EINVAL, "bgemm: m=%zu n=%zu k=%zu overflow the address space", m, n, k);
     const xnor_kernels *kern = xnor_active();
 
@@ -115,13 +141,15 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
     }
 
     size_t NR = kern->nr, MR = kern->mr, panels = (n + NR - 1) / NR;
-    if (panels > SIZE_MAX / NR / W / 8) return xnor_fail(XNOR_EINVAL, "bgemm: n*k too large");
-    uint64_t *packed = NULL;
-    size_t bytes = (panels * NR * W * sizeof(uint64_t) + 63) & ~(size_t)63;
-    packed = aligned_alloc(64, bytes);
-    if (!packed) return xnor_fail(XNOR_ENOMEM, "bgemm: cannot allocate %zu bytes for packed B", bytes);
+    if (panels > SIZE_MAX / NR / W / 16) return xnor_fail(XNOR_EINVAL, "bgemm: n*k too large");
+    int split = kern->gemm_ukernel_split && m >= XNOR_SPLIT_MIN_PIXELS;
+    size_t s = split ? 2 : 1;
+    size_t b_bytes = (s * panels * NR * W * sizeof(uint64_t) + 63) & ~(size_t)63;
+    size_t a_bytes = split ? (2 * m * W * sizeof(uint64_t) + 63) & ~(size_t)63 : 0;
+    uint64_t *packed = aligned_alloc(64, b_bytes + a_bytes);
+    if (!packed) return xnor_fail(XNOR_ENOMEM, "bgemm: cannot allocate %zu bytes for packed operands", b_bytes + a_bytes);
 
-    gemm_job job = {kern, a, b, c, m, n, k, W, 0, 0, panels, packed, 0};
+    gemm_job job = {kern, a, b, c, m, n, k, W, 0, 0, panels, packed, split ? packed + b_bytes / 8 : NULL, 0};
     job.kc = L1_PANEL_BYTES / (NR * sizeof(uint64_t));
     if (job.kc < 8) job.kc = 8;
     if (W <= job.kc + job.kc / 2) job.kc = W;   /* a short last block is not worth a second pass */
@@ -130,6 +158,7 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
     int nt = xnor_threads_for(m * n * W, MIN_WORK_PER_THREAD, num_threads);
     job.split_panels = panels >= (size_t)nt * 2 || (m + MR - 1) / MR < (size_t)nt * 2;
     xnor_parallel(panels >= 2 ? nt : 1, pack_task, &job);
+    if (split) xnor_parallel(nt, split_task, &job);
     xnor_parallel(nt, compute_task, &job);
     free(packed);
     correct_a_tails(a, c, m, n, k);

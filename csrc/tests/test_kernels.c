@@ -161,6 +161,26 @@ static void check_bconv(const char *isa) {
     if (xnor_bconv2d_prepared_add(x, &prepared, &p, &t_f, residual, fres, threads) != XNOR_OK) bad |= 8;
     if (xnor_bconv2d_prepared_add(x, &prepared, &p, &t_f, fres, fres, threads) != XNOR_EINVAL ||
         xnor_bconv2d_prepared_add(x, &prepared, &p, &t_int, residual, acc, threads) != XNOR_EINVAL) bad |= 16;
+    /* weights prepared at another input size (the other layout: nibble-split or plain, by output size)
+     * run the same; weights of another layer's shape, or not from prepare at all, are refused */
+    xnor_conv_params p_alt = p;
+    p_alt.in_h = p_alt.in_w = oh * ow >= 8 ? 1 : 64;
+    size_t alt_words, alt_sums;
+    xnor_bconv_prepared_size(&p_alt, &alt_words, &alt_sums);
+    uint64_t *alt_store = malloc(alt_words * 8);
+    int32_t *alt_tap_sums = malloc((alt_sums + 1) * 4);
+    int32_t *acc2 = malloc(pix * p.out_c * 4 + 4);
+    xnor_bconv_prepared alt = {xnor_isa_active(), alt_store, alt_tap_sums};
+    if (xnor_bconv_prepare(w, &p_alt, alt_store, alt_tap_sums) != XNOR_OK ||
+        xnor_bconv2d_prepared(x, &alt, &p, &t_int, acc2, threads) != XNOR_OK || memcmp(acc2, want, pix * p.out_c * 4) != 0)
+        bad |= 32;
+    xnor_conv_params p_other = p;
+    p_other.out_c += p.groups;
+    memset(alt_store, 0, alt_words * 8);
+    if (xnor_bconv2d_prepared(x, &prepared, &p_other, &t_int, acc2, threads) != XNOR_EINVAL ||
+        xnor_bconv2d_prepared(x, &alt, &p, &t_int, acc2, threads) != XNOR_EINVAL)
+        bad |= 64;
+    free(alt_store); free(alt_tap_sums); free(acc2);
     size_t ow_words = (p.out_c + 63) / 64;
     for (size_t i = 0; i < pix && !bad; i++)
         for (size_t o = 0; o < ow_words * 64; o++) {
