@@ -29,7 +29,7 @@ const char *xnor_isa_name(xnor_isa isa) {
     return (unsigned)isa < XNOR_ISA_COUNT ? isa_names[isa] : "unknown";
 }
 
-static const xnor_kernels *table_for(xnor_isa isa) {
+static const xnor_kernels *build_table(xnor_isa isa) {
     switch (isa) {
     case XNOR_ISA_REF: return &xnor_kernels_ref;
     case XNOR_ISA_SCALAR: return &xnor_kernels_scalar;
@@ -75,6 +75,16 @@ static unsigned detect_supported(void) {
     return mask;
 }
 
+/* XNORINFER_NIBBLE_SPLIT=0 runs every path on plain operands only (no nibble-split micro-kernel), so
+ * tests cover the plain kernels on large shapes too and benchmarks can compare the two layouts. */
+static xnor_kernels plain_tables[XNOR_ISA_COUNT];
+static int plain_only;
+
+static const xnor_kernels *table_for(xnor_isa isa) {
+    const xnor_kernels *t = build_table(isa);
+    return t && plain_only ? &plain_tables[isa] : t; /* filled once, by init_once_fn */
+}
+
 static unsigned supported_mask;
 static const xnor_kernels *_Atomic active_kernels;
 static xnor_isa _Atomic active_isa;
@@ -83,6 +93,13 @@ static char init_error[256];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void init_once_fn(void) {
+    const char *split = getenv("XNORINFER_NIBBLE_SPLIT");
+    plain_only = split && strcmp(split, "0") == 0;
+    for (int i = 0; plain_only && i < XNOR_ISA_COUNT; i++)
+        if (build_table((xnor_isa)i)) {
+            plain_tables[i] = *build_table((xnor_isa)i);
+            plain_tables[i].gemm_ukernel_split = NULL;
+        }
     supported_mask = detect_supported();
     for (int i = 0; i < XNOR_ISA_COUNT; i++) /* a path the build left empty is not supported */
         if (!table_for((xnor_isa)i) || !table_for((xnor_isa)i)->gemm_direct) supported_mask &= ~(1u << i);
