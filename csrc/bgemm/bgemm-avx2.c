@@ -70,66 +70,46 @@ XNOR_TARGET_AVX2 INLINE void store_row(int32_t *c, size_t nr, __m256i cols0_3, _
     _mm256_maskstore_epi32(c, keep, count);
 }
 
-/* rows x NR tile of counts.  One flat k-loop with a countdown to the next widening, rather than a loop
- * per BYTE_STEPS chunk: with the nested form GCC copied and spilled byte counters in the inner loop. */
-XNOR_TARGET_AVX2 INLINE void tile(const size_t rows, size_t nr, size_t kc, const uint64_t *a,
+/* rows x NR tile of counts, on plain words or (split) on nibble-split operands (internal.h): there the
+ * XOR of two split words is the lookup index, so a product costs XOR, VPSHUFB, ADD per nibble half, 6
+ * vector ops per 256 binary MACs instead of 8 (registers: 8 counters, the table, 2 x 2 panel vectors, 2
+ * broadcasts, a temporary).  A k-step adds at most 8 to a byte either way.  One flat k-loop with a
+ * countdown to the next widening, rather than a loop per BYTE_STEPS chunk: with the nested form GCC
+ * copied and spilled byte counters in the inner loop. */
+XNOR_TARGET_AVX2 INLINE void tile(const int split, const size_t rows, size_t nr, size_t kc, const uint64_t *a,
                                    size_t lda, const uint64_t *panel, int32_t *c, size_t ldc,
                                    int32_t k, unsigned flags) {
-    __m256i total[MR][NV], bytes[MR][NV];
-    UNROLL for (size_t r = 0; r < MR; r++)
-        UNROLL for (size_t v = 0; v < NV; v++) total[r][v] = bytes[r][v] = _mm256_setzero_si256();
-    KEEP_IN_MEMORY(total);
-    size_t until_widen = BYTE_STEPS;
-    for (size_t w = 0; w < kc; w++) {
-        const uint64_t *pw = panel + w * NR;
-        __m256i b[NV];
-        UNROLL for (size_t v = 0; v < NV; v++) b[v] = _mm256_loadu_si256((const __m256i *)(pw + v * 4));
-        UNROLL for (size_t r = 0; r < rows; r++) {
-            __m256i av = _mm256_set1_epi64x((long long)a[r * lda + w]);
-            UNROLL for (size_t v = 0; v < NV; v++)
-                bytes[r][v] = _mm256_add_epi8(bytes[r][v], popcount_bytes(_mm256_xor_si256(av, b[v])));
-        }
-        if (--until_widen == 0) {
-            UNROLL for (size_t r = 0; r < rows; r++)
-                UNROLL for (size_t v = 0; v < NV; v++) {
-                    total[r][v] = _mm256_add_epi64(total[r][v], widen_bytes(bytes[r][v]));
-                    bytes[r][v] = _mm256_setzero_si256();
-                }
-            until_widen = BYTE_STEPS;
-        }
-    }
-    UNROLL for (size_t r = 0; r < rows; r++)
-        UNROLL for (size_t v = 0; v < NV; v++) total[r][v] = _mm256_add_epi64(total[r][v], widen_bytes(bytes[r][v]));
-    UNROLL for (size_t r = 0; r < rows; r++) store_row(c + r * ldc, nr, total[r][0], total[r][1], k, flags);
-}
-
-/* tile() on nibble-split operands (internal.h): the XOR of two split words is the lookup index, so a
- * product costs XOR, VPSHUFB, ADD per nibble half -- 6 vector ops per 256 binary MACs instead of 8, and
- * the two VPSHUFB per product (Zen 3 and Intel cores have 2 and 1 shuffle ports) are no longer behind
- * the mask and shift.  Registers: 8 counters, the table, 2 x 2 panel vectors, 2 broadcasts, 1 temporary. */
-XNOR_TARGET_AVX2 INLINE void tile_split(const size_t rows, size_t nr, size_t kc, const uint64_t *a,
-                                         size_t lda, const uint64_t *panel, int32_t *c, size_t ldc,
-                                         int32_t k, unsigned flags) {
     const __m256i nibble_counts = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                                    0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     __m256i total[MR][NV], bytes[MR][NV];
     UNROLL for (size_t r = 0; r < MR; r++)
         UNROLL for (size_t v = 0; v < NV; v++) total[r][v] = bytes[r][v] = _mm256_setzero_si256();
     KEEP_IN_MEMORY(total);
-    size_t until_widen = BYTE_STEPS; /* a k-step still adds at most 4 + 4 to a byte */
+    size_t until_widen = BYTE_STEPS;
     for (size_t w = 0; w < kc; w++) {
-        const uint64_t *pw = panel + w * 2 * NR;
-        __m256i lo[NV], hi[NV];
-        UNROLL for (size_t v = 0; v < NV; v++) {
-            lo[v] = _mm256_loadu_si256((const __m256i *)(pw + v * 4));
-            hi[v] = _mm256_loadu_si256((const __m256i *)(pw + NR + v * 4));
-        }
-        UNROLL for (size_t r = 0; r < rows; r++) {
-            __m256i a_lo = _mm256_set1_epi64x((long long)a[r * lda + 2 * w]);
-            __m256i a_hi = _mm256_set1_epi64x((long long)a[r * lda + 2 * w + 1]);
+        if (split) {
+            const uint64_t *pw = panel + w * 2 * NR;
+            __m256i lo[NV], hi[NV];
             UNROLL for (size_t v = 0; v < NV; v++) {
-                bytes[r][v] = _mm256_add_epi8(bytes[r][v], _mm256_shuffle_epi8(nibble_counts, _mm256_xor_si256(a_lo, lo[v])));
-                bytes[r][v] = _mm256_add_epi8(bytes[r][v], _mm256_shuffle_epi8(nibble_counts, _mm256_xor_si256(a_hi, hi[v])));
+                lo[v] = _mm256_loadu_si256((const __m256i *)(pw + v * 4));
+                hi[v] = _mm256_loadu_si256((const __m256i *)(pw + NR + v * 4));
+            }
+            UNROLL for (size_t r = 0; r < rows; r++) {
+                __m256i a_lo = _mm256_set1_epi64x((long long)a[r * lda + 2 * w]);
+                __m256i a_hi = _mm256_set1_epi64x((long long)a[r * lda + 2 * w + 1]);
+                UNROLL for (size_t v = 0; v < NV; v++) {
+                    bytes[r][v] = _mm256_add_epi8(bytes[r][v], _mm256_shuffle_epi8(nibble_counts, _mm256_xor_si256(a_lo, lo[v])));
+                    bytes[r][v] = _mm256_add_epi8(bytes[r][v], _mm256_shuffle_epi8(nibble_counts, _mm256_xor_si256(a_hi, hi[v])));
+                }
+            }
+        } else {
+            const uint64_t *pw = panel + w * NR;
+            __m256i b[NV];
+            UNROLL for (size_t v = 0; v < NV; v++) b[v] = _mm256_loadu_si256((const __m256i *)(pw + v * 4));
+            UNROLL for (size_t r = 0; r < rows; r++) {
+                __m256i av = _mm256_set1_epi64x((long long)a[r * lda + w]);
+                UNROLL for (size_t v = 0; v < NV; v++)
+                    bytes[r][v] = _mm256_add_epi8(bytes[r][v], popcount_bytes(_mm256_xor_si256(av, b[v])));
             }
         }
         if (--until_widen == 0) {
@@ -146,26 +126,28 @@ XNOR_TARGET_AVX2 INLINE void tile_split(const size_t rows, size_t nr, size_t kc,
     UNROLL for (size_t r = 0; r < rows; r++) store_row(c + r * ldc, nr, total[r][0], total[r][1], k, flags);
 }
 
-XNOR_TARGET_AVX2
-static void ukernel_split_avx2(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
-                               const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {
+/* mr rows with the row count a compile-time constant of tile(). */
+XNOR_TARGET_AVX2 INLINE void tile_rows(const int split, size_t mr, size_t nr, size_t kc, const uint64_t *a,
+                                        size_t lda, const uint64_t *panel, int32_t *c, size_t ldc, int32_t k,
+                                        unsigned flags) {
     switch (mr) {
-    case 4: tile_split(4, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    case 3: tile_split(3, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    case 2: tile_split(2, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    default: tile_split(1, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    case 4: tile(split, 4, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    case 3: tile(split, 3, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    case 2: tile(split, 2, nr, kc, a, lda, panel, c, ldc, k, flags); break;
+    default: tile(split, 1, nr, kc, a, lda, panel, c, ldc, k, flags); break;
     }
 }
 
 XNOR_TARGET_AVX2
 static void ukernel_avx2(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
                          const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {
-    switch (mr) {
-    case 4: tile(4, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    case 3: tile(3, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    case 2: tile(2, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    default: tile(1, nr, kc, a, lda, panel, c, ldc, k, flags); break;
-    }
+    tile_rows(0, mr, nr, kc, a, lda, panel, c, ldc, k, flags);
+}
+
+XNOR_TARGET_AVX2
+static void ukernel_split_avx2(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
+                               const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {
+    tile_rows(1, mr, nr, kc, a, lda, panel, c, ldc, k, flags);
 }
 
 /* Direct kernel for small m: dot products along k, 4 words per ymm, 4 rows of b at a time (they stay
