@@ -247,42 +247,43 @@ static int mul_overflows(size_t a, size_t b, size_t *r) {
     return 0;
 }
 
-xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *out_h, size_t *out_w) {
-    if (!p || !out_h || !out_w) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+/* Output size of a conv, or why there is none (the messages are xnor_conv_output_size's). */
+enum { DIMS_OK, DIMS_ZERO, DIMS_TOO_LARGE, DIMS_NO_FIT };
+static int output_dims(const xnor_conv_params *p, size_t *out_h, size_t *out_w) {
     if (!p->kernel_h || !p->kernel_w || !p->stride_h || !p->stride_w || !p->dilation_h || !p->dilation_w)
-        return xnor_fail(XNOR_EINVAL, "conv: kernel size, stride and dilation must be >= 1");
+        return DIMS_ZERO;
     const size_t limit = (size_t)1 << 31; /* keeps every index computation far from overflow */
     if (p->in_h > limit || p->in_w > limit || p->kernel_h > limit || p->kernel_w > limit ||
         p->dilation_h > limit || p->dilation_w > limit || p->stride_h > limit || p->stride_w > limit ||
         p->pad_top > limit || p->pad_bottom > limit || p->pad_left > limit || p->pad_right > limit)
-        return xnor_fail(XNOR_EINVAL, "conv: a size is larger than 2^31");
+        return DIMS_TOO_LARGE;
     size_t span_h = p->dilation_h * (p->kernel_h - 1) + 1, span_w = p->dilation_w * (p->kernel_w - 1) + 1;
     size_t padded_h = p->in_h + p->pad_top + p->pad_bottom, padded_w = p->in_w + p->pad_left + p->pad_right;
-    if (padded_h < span_h || padded_w < span_w)
-        return xnor_fail(XNOR_EINVAL, "conv: the kernel (%zux%zu, dilation %zux%zu) does not fit the padded "
-                         "input (%zux%zu)", p->kernel_h, p->kernel_w, p->dilation_h, p->dilation_w,
-                         padded_h, padded_w);
+    if (padded_h < span_h || padded_w < span_w) return DIMS_NO_FIT;
     *out_h = (padded_h - span_h) / p->stride_h + 1;
     *out_w = (padded_w - span_w) / p->stride_w + 1;
-    return XNOR_OK;
+    return DIMS_OK;
+}
+
+xnor_status xnor_conv_output_size(const xnor_conv_params *p, size_t *out_h, size_t *out_w) {
+    if (!p || !out_h || !out_w) return xnor_fail(XNOR_EINVAL, "conv: null pointer");
+    switch (output_dims(p, out_h, out_w)) {
+    case DIMS_OK: return XNOR_OK;
+    case DIMS_ZERO: return xnor_fail(XNOR_EINVAL, "conv: kernel size, stride and dilation must be >= 1");
+    case DIMS_TOO_LARGE: return xnor_fail(XNOR_EINVAL, "conv: a size is larger than 2^31");
+    default:
+        return xnor_fail(XNOR_EINVAL, "conv: the kernel (%zux%zu, dilation %zux%zu) does not fit the padded "
+                         "input (%zux%zu)", p->kernel_h, p->kernel_w, p->dilation_h, p->dilation_w,
+                         p->in_h + p->pad_top + p->pad_bottom, p->in_w + p->pad_left + p->pad_right);
+    }
 }
 
 /* The nibble-split layout doubles the weights' bytes and pays off when they are reused over many
  * output pixels (per image, so the choice does not depend on the batch a layer is prepared with). */
 static int wants_split(const xnor_kernels *kern, const xnor_conv_params *p) {
-    if (!kern->gemm_ukernel || !kern->gemm_ukernel_split || !p->stride_h || !p->stride_w || !p->dilation_h ||
-        !p->dilation_w || !p->kernel_h || !p->kernel_w)
-        return 0;
-    const size_t limit = (size_t)1 << 31;
-    if (p->in_h > limit || p->in_w > limit || p->kernel_h > limit || p->kernel_w > limit || p->dilation_h > limit ||
-        p->dilation_w > limit || p->pad_top > limit || p->pad_bottom > limit || p->pad_left > limit ||
-        p->pad_right > limit)
-        return 0;
-    size_t span_h = p->dilation_h * (p->kernel_h - 1) + 1, span_w = p->dilation_w * (p->kernel_w - 1) + 1;
-    size_t padded_h = p->in_h + p->pad_top + p->pad_bottom, padded_w = p->in_w + p->pad_left + p->pad_right;
-    if (padded_h < span_h || padded_w < span_w) return 0;
-    size_t out_h = (padded_h - span_h) / p->stride_h + 1, out_w = (padded_w - span_w) / p->stride_w + 1;
-    return out_h * out_w >= XNOR_SPLIT_MIN_PIXELS;
+    size_t out_h, out_w;
+    return kern->gemm_ukernel && kern->gemm_ukernel_split && output_dims(p, &out_h, &out_w) == DIMS_OK &&
+           out_h * out_w >= XNOR_SPLIT_MIN_PIXELS;
 }
 
 /* Validates p (and, when running, x, out and t) and derives the job's sizes. */
