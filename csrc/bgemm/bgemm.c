@@ -142,7 +142,9 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
 
     size_t NR = kern->nr, MR = kern->mr, panels = (n + NR - 1) / NR;
     if (panels > SIZE_MAX / NR / W / 16) return xnor_fail(XNOR_EINVAL, "bgemm: n*k too large");
-    int split = kern->gemm_ukernel_split && m >= XNOR_SPLIT_MIN_PIXELS;
+    /* split A is a separate pass over A here (the conv splits each block in L1): worth it when every
+     * row meets at least 16 panels (3136x64x576 ran no faster split, 256x256x4096 ~1.3x) */
+    int split = kern->gemm_ukernel_split && m >= XNOR_SPLIT_MIN_PIXELS && n >= 16 * NR;
     size_t s = split ? 2 : 1;
     size_t b_bytes = (s * panels * NR * W * sizeof(uint64_t) + 63) & ~(size_t)63;
     size_t a_bytes = split ? (2 * m * W * sizeof(uint64_t) + 63) & ~(size_t)63 : 0;
@@ -150,10 +152,10 @@ xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c, size_t 
     if (!packed) return xnor_fail(XNOR_ENOMEM, "bgemm: cannot allocate %zu bytes for packed operands", b_bytes + a_bytes);
 
     gemm_job job = {kern, a, b, c, m, n, k, W, 0, 0, panels, packed, split ? packed + b_bytes / 8 : NULL, 0};
-    job.kc = L1_PANEL_BYTES / (NR * sizeof(uint64_t));
+    job.kc = L1_PANEL_BYTES / (NR * sizeof(uint64_t) * s); /* split words take twice the bytes */
     if (job.kc < 8) job.kc = 8;
     if (W <= job.kc + job.kc / 2) job.kc = W;   /* a short last block is not worth a second pass */
-    job.mc = L2_A_BYTES / (job.kc * sizeof(uint64_t));
+    job.mc = L2_A_BYTES / (job.kc * sizeof(uint64_t) * s);
     job.mc = job.mc < MR ? MR : job.mc - job.mc % MR;
     int nt = xnor_threads_for(m * n * W, MIN_WORK_PER_THREAD, num_threads);
     job.split_panels = panels >= (size_t)nt * 2 || (m + MR - 1) / MR < (size_t)nt * 2;

@@ -896,6 +896,8 @@ int main(void) {
         check_bgemm(9, 17, 70000, 2, name);    /* first, middle and last k-blocks for narrow panels */
         check_bgemm(2, 5, 140000, 1, name);    /* long direct rows: wide accumulators must not overflow */
         check_bgemm(200, 64, 300, 2, name);     /* thread split over rows */
+        check_bgemm(9, 128, 1000, 1, name);     /* nibble-split bgemm (n >= 16 panels) at its smallest m, n */
+        check_bgemm(33, 257, 4097, 2, name);    /* ... and with ragged m, n, k */
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name);
         for (int i = 0; i < 60; i++) check_bconv(name);
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
