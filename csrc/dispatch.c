@@ -95,11 +95,10 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init_once_fn(void) {
     const char *split = getenv("XNORINFER_NIBBLE_SPLIT");
     plain_only = split && strcmp(split, "0") == 0;
-    for (int i = 0; plain_only && i < XNOR_ISA_COUNT; i++)
-        if (build_table((xnor_isa)i)) {
-            plain_tables[i] = *build_table((xnor_isa)i);
-            plain_tables[i].gemm_ukernel_split = NULL;
-        }
+    for (int i = 0; plain_only && i < XNOR_ISA_COUNT; i++) {
+        const xnor_kernels *t = build_table((xnor_isa)i);
+        if (t) plain_tables[i] = *t, plain_tables[i].gemm_ukernel_split = NULL;
+    }
     supported_mask = detect_supported();
     for (int i = 0; i < XNOR_ISA_COUNT; i++) /* a path the build left empty is not supported */
         if (!table_for((xnor_isa)i) || !table_for((xnor_isa)i)->gemm_direct) supported_mask &= ~(1u << i);
