@@ -94,6 +94,20 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
                            float *out, size_t out_stride);
 #endif
 
+/* Winograd F(4x4, 3x3) transforms (fconv/winograd.c has the contract and the portable loops). */
+typedef void (*xnor_winograd_input_fn)(const float *strip, size_t row_stride, size_t n, size_t cp, float *v,
+                                       size_t v_stride);
+typedef void (*xnor_winograd_output_fn)(const float *m, size_t m_stride, size_t ldm, size_t n, size_t nch,
+                                        const float *bias, float *const out[4], size_t ld, size_t cols);
+void xnor_winograd_input_ref(const float *strip, size_t row_stride, size_t n, size_t cp, float *v, size_t v_stride);
+void xnor_winograd_output_ref(const float *m, size_t m_stride, size_t ldm, size_t n, size_t nch, const float *bias,
+                              float *const out[4], size_t ld, size_t cols);
+#ifdef XNOR_X86
+void xnor_winograd_input_avx2(const float *strip, size_t row_stride, size_t n, size_t cp, float *v, size_t v_stride);
+void xnor_winograd_output_avx2(const float *m, size_t m_stride, size_t ldm, size_t n, size_t nch, const float *bias,
+                               float *const out[4], size_t ld, size_t cols);
+#endif
+
 /* Depthwise-conv and pooling output rows (fconv/rows.h). */
 typedef void (*xnor_depthwise_row_fn)(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w,
                                       size_t lo, size_t hi, const float *w, const float *bias, float *out);
@@ -141,7 +155,27 @@ typedef struct {
     xnor_float_row_fn float_row;     /* float output transform; NULL: the portable loop */
     xnor_depthwise_row_fn depthwise_row; /* float depthwise conv rows; NULL: the portable loop */
     xnor_pool_row_fn pool_row;       /* float pooling rows; NULL: the portable loop */
+    xnor_winograd_input_fn winograd_input;   /* Winograd transforms; NULL: the portable loops */
+    xnor_winograd_output_fn winograd_output;
 } xnor_kernels;
+
+/* Winograd F(4x4, 3x3) float conv (fconv/winograd.c), strided convs by polyphase decomposition: applies
+ * to groups-1, undilated convs whose kernel is 3x3 per stride phase, outputs of at least 8x8, on every ISA
+ * path but ref.
+ * u: xnor_winograd_weights_floats(p) floats from xnor_winograd_prepare (HWIO weights); workspace:
+ * xnor_winograd_workspace_bytes(p, num_threads), 64-byte aligned. */
+int xnor_winograd_applies(const xnor_conv_params *p, const xnor_kernels *kern);
+size_t xnor_winograd_weights_floats(const xnor_conv_params *p);
+size_t xnor_winograd_workspace_bytes(const xnor_conv_params *p, int num_threads);
+void xnor_winograd_prepare(const float *w, const xnor_conv_params *p, float *u);
+/* xnor_conv2d_f32_run_prepared with caller scratch (the runtime's arena; prepared non-NULL: its header
+ * is checked, then Winograd runs in workspace of xnor_winograd_workspace_bytes(p, threads)). */
+xnor_status xnor_fconv_run_prepared_ws(const float *x, const float *w, const float *prepared, const float *bias,
+                                       const xnor_conv_params *p, float *out, int num_threads, void *workspace,
+                                       size_t workspace_bytes);
+xnor_status xnor_winograd_run(const float *x, const float *u, const float *bias, const xnor_conv_params *p,
+                              float *out, int num_threads, void *workspace, size_t workspace_bytes);
+
 
 /* The kernels of the active ISA (filled once by xnor_init). */
 const xnor_kernels *xnor_active(void);

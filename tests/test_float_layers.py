@@ -86,6 +86,47 @@ def test_conv2d_against_float64(kernel_path, g, seed):
     assert np.all(np.abs(got - want) <= 1e-5 * mag + 1e-6)
 
 
+# Convs Winograd's F(4x4, 3x3) takes on the C paths other than ref: a 3x3 kernel per stride phase
+# (k in [2s+1, 3s] for stride s), enough channels, outputs of at least 8x8.
+winograd_geometry = st.fixed_dictionaries(dict(
+    n=st.integers(1, 2), oh=st.integers(8, 21), ow=st.integers(8, 21), c=st.integers(1, 20), o=st.integers(16, 50),
+    stride=st.tuples(st.integers(1, 4), st.integers(1, 4)), kpick=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    pads=st.tuples(*[st.integers(0, 3)] * 4), bias=st.booleans(), threads=st.integers(1, 2)))
+
+
+def _winograd_case(g):
+    (sh, sw), (ah, aw) = g["stride"], g["kpick"]
+    kh, kw = 2 * sh + 1 + ah % sh, 2 * sw + 1 + aw % sw
+    pads = tuple(min(p, k - 1) for p, k in zip(g["pads"], (kh, kh, kw, kw)))
+    h = max(1, (g["oh"] - 1) * sh + kh - pads[0] - pads[1])
+    w = max(1, (g["ow"] - 1) * sw + kw - pads[2] - pads[3])
+    c = max(g["c"], -(-8 // (sh * sw)))  # at least 8 phase channels
+    return kh, kw, pads, h, w, c
+
+
+@settings(max_examples=40)
+@given(g=winograd_geometry, seed=st.integers(0, 2**32 - 1))
+def test_winograd_convs_against_float64(kernel_path, g, seed):
+    kh, kw, pads, h, w, c = _winograd_case(g)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(g["n"], h, w, c)).astype(np.float32)
+    wt = rng.normal(size=(g["o"], kh, kw, c)).astype(np.float32)
+    bias = rng.normal(size=g["o"]).astype(np.float32) if g["bias"] else None
+    layer = ops.Conv2d(wt, bias, stride=g["stride"], padding=pads)
+    got = layer(x, num_threads=g["threads"])
+    want, mag = conv_f64(x, wt, bias, g["stride"], pads, (1, 1), 1)
+    assert got.shape == want.shape
+    assert np.all(np.abs(got - want) <= 1e-5 * mag + 1e-6)
+    uses = kernel_path.name == "c" and kernel_path.isa() != "ref" and got.shape[1] >= 8 and got.shape[2] >= 8
+    assert bool(layer._prepared) == uses  # Winograd ran where it applies, and only there
+    np.testing.assert_array_equal(layer(x, num_threads=g["threads"]), got)  # the cached weights: same bits
+    # +-1 / 0 inputs and power-of-two weights: every sum is exact, and stays exact (no Winograd rounding)
+    xe = rng.integers(-1, 2, size=x.shape).astype(np.float32)
+    we = np.where(rng.random(wt.shape) < 0.5, -0.5, 0.5).astype(np.float32)
+    exact, _ = conv_f64(xe, we, None, g["stride"], pads, (1, 1), 1)
+    np.testing.assert_array_equal(ops.Conv2d(we, None, stride=g["stride"], padding=pads)(xe), exact.astype(np.float32))
+
+
 @settings(max_examples=60)
 @given(g=geometry, seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["max", "avg", "avg_include_pad"]))
 def test_nhwc_pools_against_float64(kernel_path, g, seed, kind):

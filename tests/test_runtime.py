@@ -237,3 +237,29 @@ def test_xnor_round_trip_keeps_scalar_constants(tmp_path):
     assert scalars and all(np.ndim(again._graph.constants[k]) == 0 for k in scalars)
     feeds = _feeds(path, sess)
     _same(again.run(None, feeds), sess.run(None, feeds))
+
+
+@needs_c
+@pytest.mark.parametrize("isa", C.supported_isas() if C else [])
+@pytest.mark.parametrize("kernel, stride, pads, size", [(3, 1, 1, 13), (11, 4, 2, 45), (5, 2, 0, 21)])
+def test_winograd_float_convs_match_python(isa, kernel, stride, pads, size):
+    """Float convs Winograd computes (a 3x3 kernel per stride phase): the runtime prepares its weights at
+    open, the Python executor at its first call; both give the same bits, on photographs and on exact
+    (+-1) inputs, which stay on the direct conv in both."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(kernel)
+    w = rng.standard_normal((24, 9, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride] * 2, pads=[pads] * 4),
+                           helper.make_node("Relu", ["y"], ["z"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 9, size, size])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    with _native.use_backend("c", isa):
+        sess, ref = xnorinfer.InferenceSession(m, executor="c"), xnorinfer.InferenceSession(m, executor="python")
+        for x in (rng.standard_normal((1, 9, size, size)).astype(np.float32),
+                  rng.integers(-1, 2, (1, 9, size, size)).astype(np.float32)):
+            got = sess.run(None, {"x": x})
+            assert sess.last_executor == "c"
+            _same(got, ref.run(None, {"x": x}))

@@ -147,14 +147,32 @@ class CBackend:
         if status:
             self._check(status)
 
-    def conv2d_f32(self, x, w, bias, geometry, out, num_threads):
-        """Float NHWC conv (groups 1 with HWIO weights, or depthwise with (kh, kw, c) weights)."""
+    def conv2d_f32(self, x, w, bias, geometry, out, num_threads, prepared=None):
+        """Float NHWC conv (groups 1 with HWIO weights, or depthwise with (kh, kw, c) weights); prepared:
+        conv2d_f32_prepare's array for this layer (Winograd), or None for the direct conv."""
         fb = self.ffi.from_buffer
-        status = self.lib.xnor_conv2d_f32(fb("float[]", x), fb("float[]", w),
-                                          fb("float[]", bias) if bias is not None else self.ffi.NULL,
-                                          self._conv_params(geometry), fb("float[]", out), num_threads)
+        bias_p = fb("float[]", bias) if bias is not None else self.ffi.NULL
+        if prepared is None:
+            status = self.lib.xnor_conv2d_f32(fb("float[]", x), fb("float[]", w), bias_p,
+                                              self._conv_params(geometry), fb("float[]", out), num_threads)
+        else:
+            status = self.lib.xnor_conv2d_f32_run_prepared(fb("float[]", x), fb("float[]", w), fb("float[]", prepared),
+                                                           bias_p, self._conv_params(geometry), fb("float[]", out),
+                                                           num_threads)
         if status:
             self._check(status)
+
+    def conv2d_f32_prepare(self, w, geometry):
+        """Winograd-prepared weights for a float conv of this geometry, or None when it runs direct."""
+        params = self._conv_params(geometry)
+        floats = self.ffi.new("size_t *")
+        self._check(self.lib.xnor_conv2d_f32_prepared_size(params, floats))
+        if not floats[0]:
+            return None
+        prepared = np.empty(int(floats[0]), np.float32)
+        self._check(self.lib.xnor_conv2d_f32_prepare(self.ffi.from_buffer("float[]", w), params,
+                                                     self.ffi.from_buffer("float[]", prepared)))
+        return prepared
 
     def pool2d_f32(self, x, geometry, kind, out, num_threads):
         fb = self.ffi.from_buffer

@@ -399,6 +399,9 @@ class Conv2d:
                 (self.bias is None or self.bias.dtype.kind == "f") and hasattr(get_backend(), "conv2d_f32"):
             self._direct_weights = _direct_conv_weights(w, self.groups)
             self._direct_bias = None if bias is None else _per_channel(bias, o, "bias")
+        # Winograd-prepared weights, made on the first call whose geometry uses them (they depend on the
+        # kernel, strides and channels, not on the input size); shared with with_padding's copies.
+        self._prepared = {}
 
     @property
     def uses_blas(self):
@@ -420,8 +423,18 @@ class Conv2d:
         geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), self.stride, self.padding, self.dilation, groups, 0)
         if self._direct_weights is not None and x.dtype == _F32:
             out = np.empty((n, oh, ow, o), np.float32)
-            get_backend().conv2d_f32(np.ascontiguousarray(x), self._direct_weights, self._direct_bias, geometry,
-                                     out, _threads(num_threads))
+            backend = get_backend()
+            prepared = None
+            if hasattr(backend, "conv2d_f32_prepare"):
+                # run_prepared itself falls back to the direct conv where this geometry does not use them
+                key = (backend.isa(), geometry["stride_h"], geometry["stride_w"])
+                prepared = self._prepared.get(key)
+                if prepared is None:
+                    prepared = backend.conv2d_f32_prepare(self._direct_weights, geometry)
+                    if prepared is not None:
+                        self._prepared[key] = prepared
+            backend.conv2d_f32(np.ascontiguousarray(x), self._direct_weights, self._direct_bias, geometry, out,
+                               _threads(num_threads), prepared=prepared)
             return out
         return _conv2d_blas(x, w, self.bias, geometry, oh, ow)
 

@@ -295,6 +295,7 @@ const xnor_kernels xnor_kernels_avx2 = {
     .pack_f32 = pack_f32_avx2, .threshold_pack = threshold_pack_avx2, .peak = peak_avx2,
     .float_row = xnor_float_row_avx2,
     .depthwise_row = xnor_depthwise_row_avx2, .pool_row = xnor_pool_row_avx2,
+    .winograd_input = xnor_winograd_input_avx2, .winograd_output = xnor_winograd_output_avx2,
     .fconv_block = xnor_fconv_block_avx2,
 };
 #endif /* XNOR_X86 */

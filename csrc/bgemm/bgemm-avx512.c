@@ -184,6 +184,7 @@ const xnor_kernels xnor_kernels_avx512 = {
     .pack_f32 = pack_f32_avx512, .threshold_pack = threshold_pack_avx512, .peak = peak_avx512,
     .float_row = xnor_float_row_avx2,
     .depthwise_row = xnor_depthwise_row_avx2, .pool_row = xnor_pool_row_avx2,
+    .winograd_input = xnor_winograd_input_avx2, .winograd_output = xnor_winograd_output_avx2,
     .fconv_block = xnor_fconv_block_avx2, /* every AVX-512 CPU has AVX2 and FMA */
 };
 #endif /* XNOR_X86 */

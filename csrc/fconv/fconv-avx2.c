@@ -98,4 +98,74 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
 #define POOL_ROW xnor_pool_row_avx2
 #include <math.h>
 #include "rows.h"
+
+/* Winograd F(4x4, 3x3) transforms (see winograd.c): winograd.h's expressions, 8 channels a vector, so
+ * the same bits as the portable loops. */
+#include "winograd.h"
+#define WG_TARGET __attribute__((target("avx2")))
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
+#define V_MULC(a, c) _mm256_mul_ps(a, _mm256_set1_ps(c))
+#define WG_LOAD(p, mask, full) ((full) ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask))
+#define WG_STORE(p, v, mask, full) ((full) ? _mm256_storeu_ps(p, v) : _mm256_maskstore_ps(p, mask, v))
+
+WG_TARGET static inline __m256i wg_mask(size_t left) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), lane);
+}
+
+WG_TARGET void xnor_winograd_input_avx2(const float *strip, size_t row_stride, size_t n, size_t cp, float *v,
+                                         size_t v_stride) {
+    for (size_t k = 0; k < n; k++) {
+        const float *base = strip + 4 * k * cp;
+        float *out = v + k * cp;
+        for (size_t c = 0; c < cp; c += 8) {
+            const int full = cp - c >= 8;
+            const __m256i mask = wg_mask(cp - c);
+            __m256 t[6][6];
+            for (size_t j = 0; j < 6; j++) {
+                const float *col = base + j * cp + c;
+                __m256 d0 = WG_LOAD(col, mask, full), d1 = WG_LOAD(col + row_stride, mask, full);
+                __m256 d2 = WG_LOAD(col + 2 * row_stride, mask, full), d3 = WG_LOAD(col + 3 * row_stride, mask, full);
+                __m256 d4 = WG_LOAD(col + 4 * row_stride, mask, full), d5 = WG_LOAD(col + 5 * row_stride, mask, full);
+                XNOR_WG_IN_G(__m256, V_ADD, V_SUB, V_MULC, d0, d1, d2, d3, d4, d5, t[0][j], t[1][j], t[2][j], t[3][j],
+                             t[4][j], t[5][j]);
+            }
+            for (size_t i = 0; i < 6; i++) {
+                __m256 y[6];
+                XNOR_WG_IN_G(__m256, V_ADD, V_SUB, V_MULC, t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], y[0],
+                             y[1], y[2], y[3], y[4], y[5]);
+                for (size_t j = 0; j < 6; j++) WG_STORE(out + (6 * i + j) * v_stride + c, y[j], mask, full);
+            }
+        }
+    }
+}
+
+WG_TARGET void xnor_winograd_output_avx2(const float *m, size_t m_stride, size_t ldm, size_t n, size_t nch,
+                                          const float *bias, float *const out[4], size_t ld, size_t cols) {
+    for (size_t k = 0; k < n; k++) {
+        const float *mk = m + k * ldm;
+        size_t ncols = cols - 4 * k < 4 ? cols - 4 * k : 4;
+        for (size_t o = 0; o < nch; o += 8) {
+            const int full = nch - o >= 8;
+            const __m256i mask = wg_mask(nch - o);
+            __m256 s[4][6];
+            for (size_t j = 0; j < 6; j++) {
+                const float *col = mk + j * m_stride + o;
+                __m256 q0 = WG_LOAD(col, mask, full), q1 = WG_LOAD(col + 6 * m_stride, mask, full);
+                __m256 q2 = WG_LOAD(col + 12 * m_stride, mask, full), q3 = WG_LOAD(col + 18 * m_stride, mask, full);
+                __m256 q4 = WG_LOAD(col + 24 * m_stride, mask, full), q5 = WG_LOAD(col + 30 * m_stride, mask, full);
+                XNOR_WG_OUT_G(__m256, V_ADD, V_SUB, V_MULC, q0, q1, q2, q3, q4, q5, s[0][j], s[1][j], s[2][j], s[3][j]);
+            }
+            __m256 b = bias ? WG_LOAD(bias + o, mask, full) : _mm256_setzero_ps();
+            for (size_t a = 0; a < 4; a++) {
+                __m256 y[4];
+                XNOR_WG_OUT_G(__m256, V_ADD, V_SUB, V_MULC, s[a][0], s[a][1], s[a][2], s[a][3], s[a][4], s[a][5], y[0],
+                              y[1], y[2], y[3]);
+                if (!out[a]) continue;
+                for (size_t c = 0; c < ncols; c++) WG_STORE(out[a] + (4 * k + c) * ld + o, _mm256_add_ps(b, y[c]), mask, full);
+            }
+        }
+    }
+}
 #endif /* XNOR_X86 */

@@ -13,6 +13,7 @@
  * in tap order and divides once, as the numpy float op does, so both give the same float32.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
@@ -196,7 +197,8 @@ static int mul_ok(size_t a, size_t b, size_t *r) {
     return 1;
 }
 
-static xnor_status run(fjob *job, int num_threads) {
+/* Checks a job's pointers and sizes (and sets its output size); run() and the prepared conv use it. */
+static xnor_status check_job(fjob *job) {
     const xnor_conv_params *p = job->p;
     xnor_status st = xnor_init();
     if (st != XNOR_OK) return st;
@@ -210,7 +212,14 @@ static xnor_status run(fjob *job, int num_threads) {
         !mul_ok(tmp, p->out_c, &out) || out > SIZE_MAX / 8 || !mul_ok(p->kernel_h, p->kernel_w, &tmp) ||
         !mul_ok(tmp, p->in_c, &tmp) || !mul_ok(tmp, p->out_c, &wsize) || wsize > SIZE_MAX / 8)
         return xnor_fail(XNOR_EINVAL, "float layer: the tensors are too large for the address space");
-    size_t work;
+    return XNOR_OK;
+}
+
+static xnor_status run(fjob *job, int num_threads) {
+    const xnor_conv_params *p = job->p;
+    xnor_status st = check_job(job);
+    if (st != XNOR_OK) return st;
+    size_t work, out = p->batch * job->out_h * job->out_w * p->out_c; /* bounded: check_job */
     if (!mul_ok(out, job->kind == FCONV_DIRECT ? p->kernel_h * p->kernel_w * p->in_c : p->kernel_h * p->kernel_w, &work))
         work = SIZE_MAX;
     int nt = xnor_threads_for(work, 1 << 16, num_threads);
@@ -232,6 +241,128 @@ xnor_status xnor_conv2d_f32(const float *x, const float *w, const float *bias, c
     if (st != XNOR_OK) return st;
     job.block = xnor_active()->fconv_block ? xnor_active()->fconv_block : xnor_fconv_block_ref;
     return run(&job, num_threads);
+}
+
+/* Prepared weights: a 16-float header (as uint32: magic, the geometry they were made for, then whether
+ * the weights are small integers times one power of two and the largest such integer) and Winograd's
+ * transformed weights.
+ *
+ * Exact sums stay exact.  When every input is an integer of at most 2^12 and the weights are integers of
+ * at most 2^12 times one power of two, the direct conv's sums are exact whenever the largest possible
+ * sum is below 2^24: a binary network's +-1 activations run as float, or an integer image.  Winograd's
+ * 1/6 and 1/24 would round them (4 becomes 3.9999998, 0 becomes 1e-7, and a Sign after it flips), so
+ * such inputs run the direct conv; so do inputs with an Inf or NaN, which Winograd's transforms would
+ * spread over a whole tile.  Deciding costs one pass over the input (it stops at the first value that
+ * is neither: at once for a photograph). */
+#define PREP_HEADER 16
+#define PREP_GEOMETRY 7
+#define PREP_MAGIC 0x34475758u /* "XWG4" */
+#define EXACT_MAX 4096.0f
+
+static void prep_header(const xnor_conv_params *p, uint32_t h[PREP_HEADER]) {
+    memset(h, 0, PREP_HEADER * sizeof(uint32_t));
+    h[0] = PREP_MAGIC, h[1] = (uint32_t)p->kernel_h, h[2] = (uint32_t)p->kernel_w, h[3] = (uint32_t)p->stride_h;
+    h[4] = (uint32_t)p->stride_w, h[5] = (uint32_t)p->in_c, h[6] = (uint32_t)p->out_c;
+}
+
+/* h[7] = 1 and h[8] = the largest |w| / 2^e when every weight is an integer of at most EXACT_MAX times 2^e. */
+static void weights_exactness(const float *w, size_t n, uint32_t h[PREP_HEADER]) {
+    float top = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(w[i])) return;
+        top = fabsf(w[i]) > top ? fabsf(w[i]) : top;
+    }
+    int e;
+    frexpf(top, &e); /* top < 2^e */
+    e -= 12;         /* so |w| / 2^e < 2^12 */
+    for (size_t i = 0; i < n; i++) {
+        float b = ldexpf(w[i], -e);
+        if (b != nearbyintf(b)) return;
+    }
+    h[7] = 1, h[8] = (uint32_t)ldexpf(top, -e);
+}
+
+/* Whether this input must run the direct conv (see above). */
+static int needs_direct(const float *x, const xnor_conv_params *p, const uint32_t h[PREP_HEADER]) {
+    size_t n = p->batch * p->in_h * p->in_w * p->in_c;
+    float top = 0.0f;
+    int integers = h[7] == 1;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v)) return 1;
+        if (integers) {
+            if (!(fabsf(v) <= EXACT_MAX) || v != nearbyintf(v)) integers = 0;
+            else top = fabsf(v) > top ? fabsf(v) : top;
+        } else {
+            for (; i < n; i++) /* only Inf and NaN matter now */
+                if (!isfinite(x[i])) return 1;
+            return 0;
+        }
+    }
+    double bound = (double)top * (double)h[8] * (double)(p->kernel_h * p->kernel_w * p->in_c);
+    return integers && bound < 16777216.0;
+}
+
+xnor_status xnor_conv2d_f32_prepared_size(const xnor_conv_params *p, size_t *floats) {
+    if (!p || !floats) return xnor_fail(XNOR_EINVAL, "conv2d_f32_prepared_size: null pointer");
+    xnor_status st = xnor_init();
+    if (st != XNOR_OK) return st;
+    *floats = xnor_winograd_applies(p, xnor_active()) ? PREP_HEADER + xnor_winograd_weights_floats(p) : 0;
+    return XNOR_OK;
+}
+
+xnor_status xnor_conv2d_f32_prepare(const float *w, const xnor_conv_params *p, float *prepared) {
+    size_t floats;
+    xnor_status st = xnor_conv2d_f32_prepared_size(p, &floats);
+    if (st != XNOR_OK) return st;
+    if (!floats) return xnor_fail(XNOR_EINVAL, "conv2d_f32_prepare: this conv runs direct (prepared size 0)");
+    if (!w || !prepared) return xnor_fail(XNOR_EINVAL, "conv2d_f32_prepare: null pointer");
+    uint32_t h[PREP_HEADER];
+    prep_header(p, h);
+    weights_exactness(w, p->kernel_h * p->kernel_w * p->in_c * p->out_c, h);
+    memcpy(prepared, h, sizeof h);
+    xnor_winograd_prepare(w, p, prepared + PREP_HEADER);
+    return XNOR_OK;
+}
+
+xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w, const float *prepared, const float *bias,
+                                         const xnor_conv_params *p, float *out, int num_threads) {
+    size_t floats;
+    xnor_status st = xnor_conv2d_f32_prepared_size(p, &floats);
+    if (st != XNOR_OK) return st;
+    if (!prepared || !floats) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
+    uint32_t h[PREP_HEADER], want[PREP_HEADER];
+    memcpy(h, prepared, sizeof h);
+    prep_header(p, want);
+    if (memcmp(h, want, PREP_GEOMETRY * sizeof(uint32_t)))
+        return xnor_fail(XNOR_EINVAL, "conv2d_f32: the prepared weights are not xnor_conv2d_f32_prepare's for this "
+                         "kernel, stride and channels");
+    fjob job = {x, prepared, bias, p, out, 0, 0, FCONV_DIRECT, NULL, NULL, 0};
+    if ((st = check_job(&job)) != XNOR_OK) return st;
+    if (needs_direct(x, p, h)) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
+    int nt = num_threads >= 1 ? num_threads : xnor_num_threads();
+    size_t bytes = xnor_winograd_workspace_bytes(p, nt);
+    void *ws = aligned_alloc(64, bytes);
+    if (!ws) return xnor_fail(XNOR_ENOMEM, "conv2d_f32: cannot allocate %zu bytes of workspace", bytes);
+    st = xnor_winograd_run(x, prepared + PREP_HEADER, bias, p, out, nt, ws, bytes);
+    free(ws);
+    return st;
+}
+
+xnor_status xnor_fconv_run_prepared_ws(const float *x, const float *w, const float *prepared, const float *bias,
+                                       const xnor_conv_params *p, float *out, int num_threads, void *workspace,
+                                       size_t workspace_bytes) {
+    if (!prepared) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
+    uint32_t h[PREP_HEADER], want[PREP_HEADER];
+    memcpy(h, prepared, sizeof h);
+    prep_header(p, want);
+    if (memcmp(h, want, PREP_GEOMETRY * sizeof(uint32_t)))
+        return xnor_fail(XNOR_EINVAL, "conv2d_f32: prepared weights of another layer");
+    fjob job = {x, prepared, bias, p, out, 0, 0, FCONV_DIRECT, NULL, NULL, 0};
+    xnor_status st = check_job(&job);
+    if (st != XNOR_OK) return st;
+    if (needs_direct(x, p, h)) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
+    return xnor_winograd_run(x, prepared + PREP_HEADER, bias, p, out, num_threads, workspace, workspace_bytes);
 }
 
 xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool_kind kind, float *out,

@@ -174,6 +174,21 @@ XNOR_API xnor_status xnor_bmaxpool2d(const uint64_t *x, const xnor_conv_params *
 XNOR_API xnor_status xnor_conv2d_f32(const float *x, const float *w, const float *bias,
                                      const xnor_conv_params *p, float *out, int num_threads);
 
+/* The same conv with weights prepared once, for the convs Winograd's F(4x4, 3x3) computes with fewer
+ * products on this CPU: groups 1, no dilation, a 3x3 kernel per stride phase (3x3 stride 1, 5x5 stride 2,
+ * ..., AlexNet's 11x11 stride 4), enough channels, outputs of at least 8x8; fconv/winograd.c.  Its rounding
+ * differs from the direct loop's (errors up to a few 1e-6 of the sum of |products|).
+ * xnor_conv2d_f32_prepared_size: *floats = 0 when this geometry runs the direct conv (then prepare and
+ * a prepared run are not needed); xnor_conv2d_f32_prepare fills *floats of `prepared` from the HWIO
+ * weights (it depends on the weights, kernel, strides and channels, not on the input size or padding);
+ * xnor_conv2d_f32_run_prepared runs it (prepared NULL, or a geometry that runs direct: xnor_conv2d_f32
+ * with w).  A prepared buffer for another kernel, stride or channel count is refused (XNOR_EINVAL). */
+XNOR_API xnor_status xnor_conv2d_f32_prepared_size(const xnor_conv_params *p, size_t *floats);
+XNOR_API xnor_status xnor_conv2d_f32_prepare(const float *w, const xnor_conv_params *p, float *prepared);
+XNOR_API xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w, const float *prepared,
+                                                  const float *bias, const xnor_conv_params *p, float *out,
+                                                  int num_threads);
+
 /* Pooling: MAX (padded taps ignored; a window of padding only gives -inf; NaN propagates), AVG (the
  * mean of the taps inside the input, summed in double), AVG_INCLUDE_PAD (sum over kernel_h*kernel_w).
  * in_c = out_c = channels; out: (batch, out_h, out_w, channels). */

@@ -61,6 +61,11 @@ typedef struct {
 } geom_aux;
 
 typedef struct {
+    xnor_conv_params p;
+    size_t prepared_floats;         /* Winograd's prepared weights after this struct, or 0: the direct conv */
+} fconv_aux;
+
+typedef struct {
     size_t rank, dims[4][XNOR_MAX_RANK]; /* out, then the operands, left-padded with 1s */
 } bcast_aux;
 
@@ -256,8 +261,12 @@ int rt_check_step(const struct xnor_model *m, rt_step *s, char *err, size_t es, 
     }
     case OP_FCONV: {
         xnor_conv_params p;
-        s->aux_bytes = sizeof(geom_aux);
-        return fconv_geometry(m, s, &p, err, es);
+        size_t floats;
+        if (!fconv_geometry(m, s, &p, err, es)) return 0;
+        NEED(xnor_conv2d_f32_prepared_size(&p, &floats) == XNOR_OK, "%s", xnor_last_error());
+        s->aux_bytes = ALIGN64(sizeof(fconv_aux)) + ALIGN64(floats * sizeof(float));
+        s->ws_bytes = floats ? xnor_winograd_workspace_bytes(&p, threads) : 0;
+        return 1;
     }
     case OP_POOL: {
         NEED(s->n_in == 1 && s->n_par == 11 && x, "pool takes 1 operand and 11 parameters");
@@ -368,8 +377,15 @@ int rt_prepare_step(struct xnor_model *m, rt_step *s, char *err, size_t es) {
         return check_pool_geometry(m, s, 1, (size_t)c, s->op == OP_BMAXPOOL ? XNOR_WORDS((size_t)c) : (size_t)c,
                                    s->op == OP_BMAXPOOL ? XNOR_T_BITS : XNOR_T_F32, &a->p, err, es);
     }
-    case OP_FCONV:
-        return fconv_geometry(m, s, &((geom_aux *)s->aux)->p, err, es);
+    case OP_FCONV: {
+        fconv_aux *a = s->aux;
+        if (!fconv_geometry(m, s, &a->p, err, es)) return 0;
+        NEED(xnor_conv2d_f32_prepared_size(&a->p, &a->prepared_floats) == XNOR_OK, "%s", xnor_last_error());
+        if (a->prepared_floats)
+            NEED(xnor_conv2d_f32_prepare((const float *)arg(m, s, 1)->data, &a->p,
+                                         (float *)((char *)a + ALIGN64(sizeof *a))) == XNOR_OK, "%s", xnor_last_error());
+        return 1;
+    }
     case OP_BINARY:
     case OP_WHERE: {
         static const int bin[2] = {XNOR_T_F32, XNOR_T_F32}, where[3] = {XNOR_T_U8, XNOR_T_F32, XNOR_T_F32};
@@ -514,10 +530,12 @@ xnor_status rt_run_step(struct xnor_model *m, const rt_step *s, size_t index) {
         break;
     }
     case OP_FCONV: {
-        const geom_aux *a = s->aux;
+        const fconv_aux *a = s->aux;
         const rt_tensor *w = arg(m, s, 1), *bias = arg(m, s, 2);
-        st = xnor_conv2d_f32((const float *)x->data, (const float *)w->data, bias ? (const float *)bias->data : NULL,
-                             &a->p, (float *)y->data, nt);
+        const float *prepared = a->prepared_floats ? (const float *)((const char *)a + ALIGN64(sizeof *a)) : NULL;
+        st = xnor_fconv_run_prepared_ws((const float *)x->data, (const float *)w->data, prepared,
+                                        bias ? (const float *)bias->data : NULL, &a->p, (float *)y->data, nt,
+                                        m->scratch, m->scratch_bytes);
         break;
     }
     case OP_POOL: {

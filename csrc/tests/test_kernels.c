@@ -351,6 +351,106 @@ static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 /* the same float32, bit for bit, or both NaN (payloads are not specified) */
 static int same_f(float a, float b) { return (a != a && b != b) || f2u(a) == f2u(b); }
 
+/* Winograd's float conv (xnor_conv2d_f32_run_prepared): geometries it takes (strides 1-4, a 3x3 kernel
+ * per stride phase, padding, batch, channels that are not whole vectors) against plain loops in double,
+ * within 1e-5 of the sum of |products|; exact inputs (small integers, power-of-two weights) and an Inf
+ * must give the direct conv's bits; prepared weights of another layer are refused. */
+static void check_winograd(const char *isa) {
+    xnor_conv_params p = {0};
+    p.batch = (size_t)rnd_range(1, 2), p.groups = 1, p.dilation_h = p.dilation_w = 1;
+    p.stride_h = (size_t)rnd_range(1, 4), p.stride_w = rnd() % 3 ? p.stride_h : (size_t)rnd_range(1, 4);
+    p.kernel_h = (size_t)rnd_range((int)(2 * p.stride_h + 1), (int)(3 * p.stride_h));
+    p.kernel_w = (size_t)rnd_range((int)(2 * p.stride_w + 1), (int)(3 * p.stride_w));
+    size_t phases = p.stride_h * p.stride_w;
+    p.in_c = (size_t)rnd_range((int)((8 + phases - 1) / phases), (int)((8 + phases - 1) / phases) + 13);
+    p.out_c = (size_t)rnd_range(16, 45);
+    p.pad_top = (size_t)rnd_range(0, (int)p.kernel_h - 1), p.pad_bottom = (size_t)rnd_range(0, (int)p.kernel_h - 1);
+    p.pad_left = (size_t)rnd_range(0, (int)p.kernel_w - 1), p.pad_right = (size_t)rnd_range(0, (int)p.kernel_w - 1);
+    size_t want_h = (size_t)rnd_range(8, 23), want_w = (size_t)rnd_range(8, 23);
+    size_t span_h = (want_h - 1) * p.stride_h + p.kernel_h, span_w = (want_w - 1) * p.stride_w + p.kernel_w;
+    p.in_h = span_h > p.pad_top + p.pad_bottom ? span_h - p.pad_top - p.pad_bottom : 1;
+    p.in_w = span_w > p.pad_left + p.pad_right ? span_w - p.pad_left - p.pad_right : 1;
+    size_t oh, ow, floats;
+    if (xnor_conv_output_size(&p, &oh, &ow) != XNOR_OK || oh < 8 || ow < 8) return;
+    cases++;
+    if (xnor_conv2d_f32_prepared_size(&p, &floats) != XNOR_OK || (!floats) != (xnor_isa_active() == XNOR_ISA_REF)) {
+        printf("FAIL %s winograd: prepared size %zu for a geometry it takes\n", isa, floats);
+        failures++;
+        return;
+    }
+    if (!floats) return; /* the reference path runs the direct conv, which check_float_layers covers */
+    size_t nx = p.batch * p.in_h * p.in_w * p.in_c, nw = p.kernel_h * p.kernel_w * p.in_c * p.out_c;
+    size_t no = p.batch * oh * ow * p.out_c;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *bias = malloc(p.out_c * 4), *prep = malloc(floats * 4);
+    float *out = malloc(no * 4), *direct = malloc(no * 4);
+    for (size_t i = 0; i < nx; i++) x[i] = rnd_float();
+    for (size_t i = 0; i < nw; i++) w[i] = rnd_float();
+    for (size_t i = 0; i < p.out_c; i++) bias[i] = rnd_float();
+    const float *use_bias = rnd() % 2 ? bias : NULL;
+    int threads = (int)(1 + rnd() % 2), bad = 0;
+    if (xnor_conv2d_f32_prepare(w, &p, prep) != XNOR_OK ||
+        xnor_conv2d_f32_run_prepared(x, w, prep, use_bias, &p, out, threads) != XNOR_OK) {
+        printf("FAIL %s winograd: %s\n", isa, xnor_last_error());
+        failures++;
+        goto done;
+    }
+    for (size_t b = 0; b < p.batch && !bad; b++)
+        for (size_t oy = 0; oy < oh && !bad; oy++)
+            for (size_t ox = 0; ox < ow && !bad; ox++)
+                for (size_t o = 0; o < p.out_c && !bad; o++) {
+                    double want = use_bias ? use_bias[o] : 0.0, mag = fabs(want);
+                    for (size_t ky = 0; ky < p.kernel_h; ky++)
+                        for (size_t kx = 0; kx < p.kernel_w; kx++) {
+                            long iy = (long)(oy * p.stride_h + ky) - (long)p.pad_top;
+                            long ix = (long)(ox * p.stride_w + kx) - (long)p.pad_left;
+                            if (iy < 0 || ix < 0 || iy >= (long)p.in_h || ix >= (long)p.in_w) continue;
+                            const float *xp = x + ((b * p.in_h + (size_t)iy) * p.in_w + (size_t)ix) * p.in_c;
+                            for (size_t ci = 0; ci < p.in_c; ci++) {
+                                double v = (double)xp[ci] * w[((ky * p.kernel_w + kx) * p.in_c + ci) * p.out_c + o];
+                                want += v, mag += fabs(v);
+                            }
+                        }
+                    float got = out[((b * oh + oy) * ow + ox) * p.out_c + o];
+                    if (!(fabs(got - want) <= 1e-5 * mag + 1e-6)) {
+                        printf("FAIL %s winograd %zux%zux%zu->%zu k%zux%zu s%zux%zu pad %zu,%zu,%zu,%zu b%zu at "
+                               "(%zu,%zu,%zu,%zu): got %g want %g\n", isa, p.in_h, p.in_w, p.in_c, p.out_c, p.kernel_h,
+                               p.kernel_w, p.stride_h, p.stride_w, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right,
+                               p.batch, b, oy, ox, o, got, want);
+                        bad = 1;
+                    }
+                }
+    /* +-1 and 0 inputs with weights +-2^-2: exact sums, so the direct conv's bits (which are exact) */
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((int)(rnd() % 3) - 1);
+    for (size_t i = 0; i < nw; i++) w[i] = rnd() % 2 ? 0.25f : -0.25f;
+    xnor_conv2d_f32_prepare(w, &p, prep);
+    xnor_conv2d_f32_run_prepared(x, w, prep, NULL, &p, out, threads);
+    xnor_conv2d_f32(x, w, NULL, &p, direct, threads);
+    if (!bad && memcmp(out, direct, no * 4)) {
+        printf("FAIL %s winograd: exact inputs do not give the direct conv's exact sums\n", isa);
+        bad = 1;
+    }
+    /* an Inf: the direct conv's Inf / NaN pattern, not NaN over a whole tile */
+    x[rnd() % nx] = rnd() % 2 ? INFINITY : -INFINITY;
+    x[0] = 0.5f; /* and a value that is not an integer, so only the Inf sends it to the direct conv */
+    xnor_conv2d_f32_run_prepared(x, w, prep, NULL, &p, out, threads);
+    xnor_conv2d_f32(x, w, NULL, &p, direct, threads);
+    for (size_t i = 0; i < no && !bad; i++)
+        if (!same_f(out[i], direct[i])) {
+            printf("FAIL %s winograd: an Inf in the input gives %g where the direct conv gives %g\n", isa, out[i], direct[i]);
+            bad = 1;
+        }
+    /* weights prepared for another layer */
+    xnor_conv_params other = p;
+    other.out_c = p.out_c + 1; /* still a geometry Winograd takes */
+    if (!bad && xnor_conv2d_f32_run_prepared(x, w, prep, NULL, &other, out, threads) != XNOR_EINVAL) {
+        printf("FAIL %s winograd: prepared weights of another out_c accepted\n", isa);
+        bad = 1;
+    }
+    failures += bad;
+done:
+    free(x), free(w), free(bias), free(prep), free(out), free(direct);
+}
+
 /* Floats with the awkward values over-represented: zeros of both signs, NaN, infinities, subnormals,
  * huge values, halves (rounding ties), small integers, and arbitrary bit patterns. */
 static float rnd_special(void) {
@@ -902,6 +1002,7 @@ int main(void) {
         for (int i = 0; i < 60; i++) check_bconv(name);
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
         for (int i = 0; i < 150; i++) check_float_layers(name, i % 5 == 0);
+        for (int i = 0; i < 40; i++) check_winograd(name);
         for (int i = 0; i < 40; i++) check_binary(name), check_unary(name), check_batchnorm(name);
         for (int i = 0; i < 60; i++) check_softmax_mean(name), check_transpose(name);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
