@@ -282,25 +282,30 @@ static void weights_exactness(const float *w, size_t n, uint32_t h[PREP_HEADER])
     h[7] = 1, h[8] = (uint32_t)ldexpf(top, -e);
 }
 
+/* Whether any of n floats is an Inf or a NaN: one branch-free pass (it vectorizes). */
+VECTORIZE static int any_nonfinite(const float *x, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad != 0;
+}
+
 /* Whether this input must run the direct conv (see above). */
 static int needs_direct(const float *x, const xnor_conv_params *p, const uint32_t h[PREP_HEADER]) {
     size_t n = p->batch * p->in_h * p->in_w * p->in_c;
+    if (any_nonfinite(x, n)) return 1;
+    if (h[7] != 1) return 0;
     float top = 0.0f;
-    int integers = h[7] == 1;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (!isfinite(v)) return 1;
-        if (integers) {
-            if (!(fabsf(v) <= EXACT_MAX) || v != nearbyintf(v)) integers = 0;
-            else top = fabsf(v) > top ? fabsf(v) : top;
-        } else {
-            for (; i < n; i++) /* only Inf and NaN matter now */
-                if (!isfinite(x[i])) return 1;
-            return 0;
-        }
+    for (size_t i = 0; i < n; i++) { /* stops at the first value that is not a small integer */
+        float v = fabsf(x[i]);
+        if (!(v <= EXACT_MAX) || v != nearbyintf(v)) return 0;
+        top = v > top ? v : top;
     }
     double bound = (double)top * (double)h[8] * (double)(p->kernel_h * p->kernel_w * p->in_c);
-    return integers && bound < 16777216.0;
+    return bound < 16777216.0;
 }
 
 xnor_status xnor_conv2d_f32_prepared_size(const xnor_conv_params *p, size_t *floats) {
