@@ -1,6 +1,6 @@
 """pytest-benchmark set-up: each benchmark records its figure, and the session ends with the ratios
 measured side by side in this run: binary GEMM / numpy float32 matmul (G MAC/s), and binary conv /
-onnxruntime float32 Conv (ms)."""
+onnxruntime float32 Conv (ms), float conv Winograd / direct / onnxruntime (ms)."""
 import pytest
 
 RESULTS = {}
@@ -40,6 +40,18 @@ def _conv_summary(tr):
         tr.write_line(f"{name:>26} {threads:>3} {p:8.3f} {i:8.3f} {o:8.3f} {o / p:6.1f}x {p / i:11.2f}x")
 
 
+def _fconv_summary(tr):
+    convs = {key: s for key, s in RESULTS.items() if {"winograd", "direct", "ort"} <= s.keys()}
+    if not convs:
+        return
+    tr.section("float conv: Winograd vs the direct conv and onnxruntime float32 Conv (best round, ms)")
+    tr.write_line(f"{'conv':>26} {'thr':>3} {'winograd':>9} {'direct':>8} {'ORT':>8} {'direct/wino':>11} {'ORT/wino':>9}")
+    for (name, threads), s in sorted(convs.items()):
+        wg, d, o = s["winograd"], s["direct"], s["ort"]
+        tr.write_line(f"{name:>26} {threads:>3} {wg:9.3f} {d:8.3f} {o:8.3f} {d / wg:10.2f}x {o / wg:8.2f}x")
+
+
 def pytest_terminal_summary(terminalreporter):
     _gemm_summary(terminalreporter)
     _conv_summary(terminalreporter)
+    _fconv_summary(terminalreporter)
