@@ -33,6 +33,7 @@
 
 #define WG_TILES 18            /* tiles per block: 3 block-kernel calls of 6 */
 #define WG_MAX_C 4096          /* C' and out_c bounds that keep the per-thread buffers bounded */
+#define WG_MAX_U_BYTES ((size_t)64 << 20) /* larger layers keep the direct conv (and their memory) */
 #define WG_OC 16               /* output channels per block-kernel call */
 #define WG_PIXELS 6            /* rows (tiles) per block-kernel call */
 #define WG_U_BYTES (1 << 20)   /* a slice's transformed weights (L2 or close: streamed once per block) */
@@ -48,8 +49,10 @@ int xnor_winograd_applies(const xnor_conv_params *p, const xnor_kernels *kern) {
         return 0;
     size_t oh, ow, cp = phase_channels(p);
     if (xnor_conv_output_size(p, &oh, &ow) != XNOR_OK || oh < 8 || ow < 8) return 0;
-    /* Too few channels: the transforms and memory passes cost more than the products saved. */
-    return cp >= 8 && cp <= WG_MAX_C && p->out_c >= 16 && p->out_c <= WG_MAX_C;
+    /* Too few channels: the transforms and memory passes cost more than the products saved.  Too many:
+     * the transformed weights (4x the weights' floats) would pass WG_MAX_U_BYTES. */
+    return cp >= 8 && cp <= WG_MAX_C && p->out_c >= 16 && p->out_c <= WG_MAX_C &&
+           36 * cp * p->out_c <= WG_MAX_U_BYTES / sizeof(float);
 }
 
 /* Output channels per slice: whole block-kernel widths whose U fits WG_U_BYTES (at least one). */
