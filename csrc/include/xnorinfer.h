@@ -177,7 +177,7 @@ XNOR_API xnor_status xnor_conv2d_f32(const float *x, const float *w, const float
 /* The same conv with weights prepared once, for the convs Winograd's F(4x4, 3x3) computes with fewer
  * products on this CPU: groups 1, no dilation, a 3x3 kernel per stride phase (3x3 stride 1, 5x5 stride 2,
  * ..., AlexNet's 11x11 stride 4), enough channels, outputs of at least 8x8; fconv/winograd.c.  Its rounding
- * differs from the direct loop's (errors up to a few 1e-6 of the sum of |products|).
+ * differs from the direct loop's (errors up to ~4e-6 of the largest sum of |products| in an output's 4x4 tile).
  * xnor_conv2d_f32_prepared_size: *floats = 0 when this geometry runs the direct conv (then prepare and
  * a prepared run are not needed); xnor_conv2d_f32_prepare fills *floats of `prepared` from the HWIO
  * weights (it depends on the weights, kernel, strides and channels, not on the input size or padding);
