@@ -330,8 +330,11 @@ xnor_status xnor_conv2d_f32_prepare(const float *w, const xnor_conv_params *p, f
     return XNOR_OK;
 }
 
-xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w, const float *prepared, const float *bias,
-                                         const xnor_conv_params *p, float *out, int num_threads) {
+/* Both prepared entry points: the header checked, then the direct conv where it must run, else Winograd
+ * in the caller's workspace (NULL: allocated for this call). */
+static xnor_status run_prepared(const float *x, const float *w, const float *prepared, const float *bias,
+                                const xnor_conv_params *p, float *out, int num_threads, void *workspace,
+                                size_t workspace_bytes) {
     size_t floats;
     xnor_status st = xnor_conv2d_f32_prepared_size(p, &floats);
     if (st != XNOR_OK) return st;
@@ -345,6 +348,7 @@ xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w, const f
     fjob job = {x, prepared, bias, p, out, 0, 0, FCONV_DIRECT, NULL, NULL, 0};
     if ((st = check_job(&job)) != XNOR_OK) return st;
     if (needs_direct(x, p, h)) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
+    if (workspace) return xnor_winograd_run(x, prepared + PREP_HEADER, bias, p, out, num_threads, workspace, workspace_bytes);
     int nt = num_threads >= 1 ? num_threads : xnor_num_threads();
     size_t bytes = xnor_winograd_workspace_bytes(p, nt);
     void *ws = aligned_alloc(64, bytes);
@@ -354,20 +358,16 @@ xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w, const f
     return st;
 }
 
+xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w, const float *prepared, const float *bias,
+                                         const xnor_conv_params *p, float *out, int num_threads) {
+    return run_prepared(x, w, prepared, bias, p, out, num_threads, NULL, 0);
+}
+
 xnor_status xnor_fconv_run_prepared_ws(const float *x, const float *w, const float *prepared, const float *bias,
                                        const xnor_conv_params *p, float *out, int num_threads, void *workspace,
                                        size_t workspace_bytes) {
-    if (!prepared) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
-    uint32_t h[PREP_HEADER], want[PREP_HEADER];
-    memcpy(h, prepared, sizeof h);
-    prep_header(p, want);
-    if (memcmp(h, want, PREP_GEOMETRY * sizeof(uint32_t)))
-        return xnor_fail(XNOR_EINVAL, "conv2d_f32: prepared weights of another layer");
-    fjob job = {x, prepared, bias, p, out, 0, 0, FCONV_DIRECT, NULL, NULL, 0};
-    xnor_status st = check_job(&job);
-    if (st != XNOR_OK) return st;
-    if (needs_direct(x, p, h)) return xnor_conv2d_f32(x, w, bias, p, out, num_threads);
-    return xnor_winograd_run(x, prepared + PREP_HEADER, bias, p, out, num_threads, workspace, workspace_bytes);
+    if (!workspace) return xnor_fail(XNOR_EINVAL, "conv2d_f32: null workspace");
+    return run_prepared(x, w, prepared, bias, p, out, num_threads, workspace, workspace_bytes);
 }
 
 xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool_kind kind, float *out,
