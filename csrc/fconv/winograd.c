@@ -45,7 +45,7 @@ int xnor_winograd_applies(const xnor_conv_params *p, const xnor_kernels *kern) {
     /* Every path but the reference one, which keeps the plain loop to compare the others with. */
     if (!p || !kern || xnor_isa_active() == XNOR_ISA_REF || p->groups != 1 || p->dilation_h != 1 || p->dilation_w != 1)
         return 0;
-    if (!p->stride_h || !p->stride_w || p->stride_h > 4 || p->stride_w > 4) return 0;
+    if (!p->stride_h || !p->stride_w || p->stride_h > 4 || p->stride_w > 4 || p->in_c > WG_MAX_C) return 0; /* no overflow in C' */
     if ((p->kernel_h + p->stride_h - 1) / p->stride_h != 3 || (p->kernel_w + p->stride_w - 1) / p->stride_w != 3)
         return 0;
     size_t oh, ow, cp = phase_channels(p);
