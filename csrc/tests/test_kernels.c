@@ -973,6 +973,29 @@ static void check_errors(void) {
     }
     xnor_conv_params p = {1, 4, 4, 6, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2, 0};
     float f[256] = {0};
+    /* the prepared float conv: null pointers, a geometry it does not take, a buffer that is not prepare's */
+    size_t floats = 1;
+    xnor_conv_params wg = {1, 12, 12, 8, 16, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0}, huge = wg;
+    huge.in_c = ((size_t)1 << 62) + 1; /* C' = in_c * 4 * 4 would wrap to 16 */
+    huge.stride_h = huge.stride_w = 4, huge.kernel_h = huge.kernel_w = 11;
+    cases++;
+    if (xnor_conv2d_f32_prepared_size(NULL, &floats) != XNOR_EINVAL || xnor_conv2d_f32_prepared_size(&wg, NULL) != XNOR_EINVAL ||
+        xnor_conv2d_f32_prepare(f, &p, f) != XNOR_EINVAL /* groups 2: runs direct, nothing to prepare */ ||
+        xnor_conv2d_f32_prepared_size(&huge, &floats) != XNOR_OK || floats != 0) {
+        printf("FAIL the prepared float conv accepted bad arguments\n");
+        failures++;
+    }
+    if (xnor_isa_active() != XNOR_ISA_REF && xnor_conv2d_f32_prepared_size(&wg, &floats) == XNOR_OK && floats) {
+        float *buf = calloc(floats, sizeof(float)), *x = calloc(12 * 12 * 8, sizeof(float)), *w = calloc(9 * 8 * 16, sizeof(float));
+        float *o = calloc(10 * 10 * 16, sizeof(float));
+        cases++;
+        if (xnor_conv2d_f32_prepare(NULL, &wg, buf) != XNOR_EINVAL ||
+            xnor_conv2d_f32_run_prepared(x, w, buf, NULL, &wg, o, 1) != XNOR_EINVAL /* zeros: no header */) {
+            printf("FAIL the prepared float conv ran on a buffer prepare did not write\n");
+            failures++;
+        }
+        free(buf), free(x), free(w), free(o);
+    }
     cases++;
     if (xnor_conv2d_f32(f, f, NULL, &p, f, 1) != XNOR_EINVAL /* groups 2: neither 1 nor depthwise */ ||
         xnor_conv2d_f32(NULL, f, NULL, &p, f, 1) != XNOR_EINVAL || xnor_pool2d_f32(f, &p, XNOR_POOL_MAX, f, 1) !=
