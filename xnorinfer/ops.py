@@ -426,13 +426,13 @@ class Conv2d:
             backend = get_backend()
             prepared = None
             if hasattr(backend, "conv2d_f32_prepare"):
-                # run_prepared itself falls back to the direct conv where this geometry does not use them
-                key = (backend.isa(), geometry["stride_h"], geometry["stride_w"])
-                prepared = self._prepared.get(key)
-                if prepared is None:
-                    prepared = backend.conv2d_f32_prepare(self._direct_weights, geometry)
-                    if prepared is not None:
-                        self._prepared[key] = prepared
+                # Whether Winograd takes this layer depends on the ISA path and, for a given layer, only on
+                # whether the output is at least 8x8: one answer (prepared weights or None) per pair, so a
+                # layer it never takes asks C once, not on every call.
+                key = (backend.isa(), oh >= 8 and ow >= 8)
+                if key not in self._prepared:
+                    self._prepared[key] = backend.conv2d_f32_prepare(self._direct_weights, geometry)
+                prepared = self._prepared[key]
             backend.conv2d_f32(np.ascontiguousarray(x), self._direct_weights, self._direct_bias, geometry, out,
                                _threads(num_threads), prepared=prepared)
             return out
