@@ -5,5 +5,5 @@ import os
 
 from setuptools import setup
 
-cffi_modules = [] if os.environ.get("XNORINFER_NO_EXTENSION") else ["xnorinfer/_ffi_build.py:ffibuilder"]
+cffi_modules = [] if os.environ.get("XNORINFER_NO_EXTENSION") else ["xnorinfer/kernels/build_ffi.py:ffibuilder"]
 setup(cffi_modules=cffi_modules)

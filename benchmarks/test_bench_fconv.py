@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xnorinfer import ops
-from xnorinfer._native import get_backend
+from xnorinfer.kernels import get_backend
 from xnorinfer.bench import _ort_conv_session
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the float32 baseline of this benchmark")

@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import HealthCheck, settings
 
-from xnorinfer import _native
+from xnorinfer import kernels
 
 # The kernel_path fixture selects a backend for the whole test; it is meant to persist across the
 # examples hypothesis generates inside that test.
@@ -14,8 +14,8 @@ settings.load_profile("xnorinfer")
 def _paths():
     paths = []
     try:
-        c = _native.load_backend("c")
-    except _native.CLibraryMissing:
+        c = kernels.load_backend("c")
+    except kernels.CLibraryMissing:
         c = None
     if c is not None:
         paths += [("c", isa) for isa in c.supported_isas()]
@@ -34,5 +34,5 @@ def path_id(path):
 @pytest.fixture(params=PATHS, ids=[path_id(p) for p in PATHS])
 def kernel_path(request):
     backend, isa = request.param
-    with _native.use_backend(backend, isa) as active:
+    with kernels.use_backend(backend, isa) as active:
         yield active

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import xnorinfer
-from xnorinfer import _native
+from xnorinfer import kernels
 
 
 def run_python(code, **env):
@@ -35,7 +35,7 @@ def test_backend_info_fields():
 
 
 def test_best_isa_is_default():
-    c = _native.load_backend("c")
+    c = kernels.load_backend("c")
     order = ["ref", "scalar", "avx2", "avx512", "neon"]
     best = max(c.supported_isas(), key=order.index)
     result = run_python("import xnorinfer; print(xnorinfer.backend_info()['isa'])")
@@ -45,7 +45,7 @@ def test_best_isa_is_default():
 
 @pytest.mark.parametrize("isa", ["ref", "scalar", "avx2", "avx512", "neon"])
 def test_forcing_an_isa(isa):
-    supported = _native.load_backend("c").supported_isas()
+    supported = kernels.load_backend("c").supported_isas()
     code = ("import numpy as np, xnorinfer; x = xnorinfer.pack(np.ones((2, 70)));"
             "xnorinfer.bgemm(x, x, 70); print(xnorinfer.backend_info()['isa'])")
     result = run_python(code, XNORINFER_ISA=isa)
@@ -87,6 +87,6 @@ def test_num_threads_environment(backend):
 def test_import_is_light():
     """`import xnorinfer` must not load numba or the C library (they load on first use)."""
     result = run_python("import sys, xnorinfer; print('numba' in sys.modules, "
-                        "'xnorinfer._xnorinfer_c' in sys.modules)")
+                        "'xnorinfer.kernels._clib' in sys.modules)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]

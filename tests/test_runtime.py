@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xnorinfer
-from xnorinfer import _native, xnor_format
+from xnorinfer import kernels, xnor_format
 from xnorinfer.errors import ModelError
 
 HERE = os.path.dirname(__file__)
@@ -18,8 +18,8 @@ FIXTURES = sorted(glob.glob(os.path.join(HERE, "fixtures", "*", "*", "model.*"))
 DEMO = os.path.join(os.path.dirname(xnorinfer.__file__), "demo", "digits_bnn.onnx")
 
 try:
-    C = _native.load_backend("c")
-except _native.CLibraryMissing:
+    C = kernels.load_backend("c")
+except kernels.CLibraryMissing:
     C = None
 needs_c = pytest.mark.skipif(C is None, reason="the C library is not built")
 
@@ -30,7 +30,7 @@ def _c_backend():
     if C is None:
         yield
         return
-    with _native.use_backend("c"):
+    with kernels.use_backend("c"):
         yield
 
 
@@ -55,7 +55,7 @@ def _same(a, b):
 @pytest.mark.parametrize("isa", C.supported_isas() if C else [])
 @pytest.mark.parametrize("path", FIXTURES + [DEMO], ids=lambda p: os.path.relpath(p, HERE))
 def test_every_fixture_lowers_and_matches_python(path, isa):
-    with _native.use_backend("c", isa):
+    with kernels.use_backend("c", isa):
         sess = xnorinfer.InferenceSession(path, executor="c")
         assert not isinstance(sess.program(), str), sess.program()  # every fixture has a program
         ref = xnorinfer.InferenceSession(path, executor="python")
@@ -256,7 +256,7 @@ def test_winograd_float_convs_match_python(isa, kernel, stride, pads, size):
                           [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
                           [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-    with _native.use_backend("c", isa):
+    with kernels.use_backend("c", isa):
         sess, ref = xnorinfer.InferenceSession(m, executor="c"), xnorinfer.InferenceSession(m, executor="python")
         for x in (rng.standard_normal((1, 9, size, size)).astype(np.float32),
                   rng.integers(-1, 2, (1, 9, size, size)).astype(np.float32)):

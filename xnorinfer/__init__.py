@@ -3,9 +3,8 @@
 Bit convention: +-1 values are packed 64 to a uint64 along the last axis; element 64*j + i of a row is
 bit i of word j; bit 1 means -1, bit 0 means +1; x < 0 packs to -1, everything else (0, -0.0) to +1.
 """
-from ._native import BackendError, backend_info
-from .errors import ModelError
-from .kernels import bgemm, pack, unpack
+from .errors import BackendError, ModelError
+from .kernels import backend_info, bgemm, pack, unpack
 
 
 def __getattr__(name):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from ._native import get_backend, load_backend, use_backend
+from .kernels import get_backend, load_backend, use_backend
 
 DEFAULT_SHAPES = [(1024, 1024, 4096), (1, 4096, 4096), (3136, 256, 2304), (196, 512, 4608), (64, 64, 64)]
 
@@ -207,7 +207,7 @@ def _ort_conv_session(c_in, c_out, kernel, stride, pad, threads, weights):
 
 def bench_conv(h, w, c_in, c_out, kernel, stride, threads, repeat=7):
     """(binary packed-output ms, binary int32-output ms, onnxruntime float32 ms) for one conv shape."""
-    from .ops import BConv2d
+    from .layers import BConv2d
     rng = np.random.default_rng(0)
     pad = kernel // 2
     x = rng.standard_normal((1, h, w, c_in), dtype=np.float32)
@@ -355,7 +355,6 @@ class _TimedLib:
 def executor_times(path, inputs, threads, iterations=50, blocks=5):
     """Per run, in ms (medians over interleaved blocks): the C runtime's whole run, the Python executor's
     whole run, and the Python executor's time inside C kernels."""
-    from ._native import get_backend
     from .session import InferenceSession
     backend = get_backend()
     c_sess = InferenceSession(path, num_threads=threads, executor="c")
@@ -414,7 +413,6 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
             out(f"{'':<14} {t:>3} xnorinfer is {speedup:.2f}x faster than {best} (median; its fastest setting here)")
             results.append(dict(threads=t, xnorinfer_p50=ours_p50, baseline=best,
                                 baseline_p50=float(np.percentile(lat[best], 50)), speedup=speedup))
-    from ._native import get_backend
     if get_backend().name == "c" and not isinstance(sess.program(batch), str):
         out("executors (xnorinfer's own: one C runtime call per run, or the Python executor calling each kernel):")
         for t in threads:

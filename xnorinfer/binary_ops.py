@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels, ops
+from . import kernels, layers as ops
 from .float_ops import OPS, ShapedConv, batchnorm, conv_pads
 
 

@@ -211,7 +211,7 @@ def cmd_demo(args):
 
 
 def cmd_info(args):
-    from ._native import backend_info
+    from .kernels import backend_info
     for key, value in backend_info().items():
         print(f"{key}: {value}")
     return 0
@@ -250,7 +250,7 @@ def main(argv=None):
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] not in ("gemm", "conv", "model", "-h", "--help"):
         argv.insert(1, "model")
     args = build_parser().parse_args(argv)
-    from ._native import BackendError
+    from .errors import BackendError
     from .errors import ModelError
     try:
         return args.func(args)

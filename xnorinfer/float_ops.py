@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from . import ops
-from ._native import get_backend
+from . import layers as ops
+from .kernels import get_backend
 
 OPS = {}
 

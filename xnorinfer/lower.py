@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels, ops
+from . import kernels, layers as ops
 from .binary_ops import Packed, _or_mask_words, _out_kw, pool_geometry
 from .float_ops import ShapedConv, _spatial, conv_pads
 

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from . import xnor_format
-from ._native import get_backend
+from .kernels import get_backend
 
 _TYPES = {1: np.float32, 2: np.uint8, 3: np.int32, 4: np.uint64}
 

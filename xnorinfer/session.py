@@ -96,7 +96,7 @@ class InferenceSession:
             raise ValueError(f"executor must be 'auto', 'c' or 'python', got {executor!r}")
         self._executor, self._runner, self.last_executor = executor, None, None
         if executor != "python":
-            from ._native import get_backend
+            from .kernels import get_backend
             if get_backend().name == "c":
                 from .runtime import Runner
                 self._runner = Runner(graph, self._steps, num_threads)

@@ -1,13 +1,17 @@
-"""The kernel core on numpy arrays: pack, unpack, bgemm.
+"""The kernel core on numpy arrays: pack, unpack, bgemm, and the backend that runs them.
 
-Validation lives here (shapes, dtypes, contiguity, ranges) so that the backends below, C or Numba,
-only ever see arrays they can index safely.
+Validation lives here (shapes, dtypes, contiguity, ranges) so that the backends below, C
+(cbackend.py) or Numba (numba_backend.py), only ever see arrays they can index safely; backend.py
+chooses between them.
 """
 import operator
 
 import numpy as np
 
-from ._native import PACKABLE_DTYPES, get_backend
+from ..errors import BackendError, CLibraryMissing
+from .backend import backend_info, get_backend, load_backend, use_backend
+
+PACKABLE_DTYPES = tuple(np.dtype(t) for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64"))
 
 _U64 = np.dtype(np.uint64)
 _I32 = np.dtype(np.int32)
@@ -19,7 +23,7 @@ def words_for(k):
     return (k + 63) // 64
 
 
-def _as_int(value, name, minimum):
+def as_int(value, name, minimum):
     try:
         value = operator.index(value)
     except TypeError:
@@ -52,11 +56,11 @@ def pack(x):
 
 def unpack(words, k, dtype=np.float32):
     """Inverse of pack: uint64 words (..., ceil(k/64)) -> array (..., k) of +1/-1 in `dtype`."""
-    k = _as_int(k, "k", 0)
+    k = as_int(k, "k", 0)
     dtype = np.dtype(dtype)
     if dtype.kind not in "fi":
         raise TypeError(f"unpack: dtype must be a float or signed integer type, got {dtype}")
-    words = _check_words(words, "words")
+    words = check_words(words, "words")
     if words.ndim == 0:
         raise ValueError("unpack: words must have at least one dimension")
     if words.shape[-1] != words_for(k):
@@ -69,7 +73,7 @@ def unpack(words, k, dtype=np.float32):
     return out if dtype == _F32 else out.astype(dtype)
 
 
-def _check_words(arr, name):
+def check_words(arr, name):
     if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of uint64 packed words, got {type(arr).__name__}")
     if arr.dtype != _U64:
@@ -86,11 +90,11 @@ def bgemm(a, b, k, *, out=None, num_threads=None):
     in +-1 arithmetic, i.e. k - 2*popcount(a_i XOR b_j).  Tail bits beyond k are ignored.
     """
     if type(k) is not int:
-        k = _as_int(k, "k", 1)
+        k = as_int(k, "k", 1)
     if not 1 <= k <= 2**30:
         raise ValueError(f"k={k} is out of range: it must be >= 1 and, for int32 results, <= 2**30")
-    a = _check_words(a, "a")
-    b = _check_words(b, "b")
+    a = check_words(a, "a")
+    b = check_words(b, "b")
     a_shape, b_shape = a.shape, b.shape
     if len(a_shape) != 2 or len(b_shape) != 2:
         raise ValueError(f"a and b must be 2-D (rows, words), got shapes {a_shape} and {b_shape}")
@@ -110,5 +114,5 @@ def bgemm(a, b, k, *, out=None, num_threads=None):
         if np.may_share_memory(out, a) or np.may_share_memory(out, b):
             raise ValueError("out must not overlap a or b")
     if m and n:
-        get_backend().bgemm(a, b, k, out, 0 if num_threads is None else _as_int(num_threads, "num_threads", 1))
+        get_backend().bgemm(a, b, k, out, 0 if num_threads is None else as_int(num_threads, "num_threads", 1))
     return out

@@ -10,9 +10,9 @@ the tail bits of a row's last word as 0; kernels never depend on them.
 
 Design
 ------
-* Popcount is an LLVM intrinsic (`_popcount` emits llvm.ctpop.i64), so LLVM uses the hardware
+* Popcount is an LLVM intrinsic (`popcount` emits llvm.ctpop.i64), so LLVM uses the hardware
   POPCNT and vectorizes it: VPOPCNTQ with AVX-512 VPOPCNTDQ, a PSHUFB nibble table with AVX2, CNT
-  on NEON.  On CPUs with VPOPCNTDQ the kernels ask for 512-bit vectors (`_prefer_wide_vectors`):
+  on NEON.  On CPUs with VPOPCNTDQ the kernels ask for 512-bit vectors (`prefer_wide_vectors`):
   LLVM's default tuning for Intel server parts is 256-bit.
 * Every kernel indexes with uint64 values: with signed indices Numba adds negative-index wraparound,
   which turns LLVM's vector loads and stores into gathers and scatters.
@@ -58,19 +58,19 @@ _KC = 1024                       # words per k-block (the panel's block: 512 KiB
 _MIN_WORK_PER_THREAD = 1 << 15   # M*N*W (word pairs) below which another thread does not pay
 _PACK_PARALLEL_MIN = 1 << 22     # elements (pack) / outputs (unpack) from which threads are used
 
-_parallel_lock = threading.Lock()
-_parallel_ok = True  # False in a child forked after GNU OpenMP ran (_after_fork_in_child)
+parallel_lock = threading.Lock()
+parallel_ok = True  # False in a child forked after GNU OpenMP ran (_after_fork_in_child)
 
 
 def _after_fork_in_child():
     """GNU OpenMP does not survive fork(): a child whose parent already ran Numba's "omp" threading
     layer is killed on its first parallel launch ("Terminating: fork() called from a process already
     using GNU OpenMP").  Such a child (e.g. a multiprocessing worker) runs the serial kernels."""
-    global _parallel_ok, _parallel_lock
-    _parallel_lock = threading.Lock()  # it may have been held by a thread that does not exist here
+    global parallel_ok, parallel_lock
+    parallel_lock = threading.Lock()  # it may have been held by a thread that does not exist here
     try:
         if numba.threading_layer() == "omp":
-            _parallel_ok = False
+            parallel_ok = False
     except Exception:  # no parallel region ran in the parent: the child may start its own threads
         pass
 
@@ -84,7 +84,7 @@ if hasattr(os, "register_at_fork"):
 
 
 @intrinsic
-def _popcount(typingctx, x):
+def popcount(typingctx, x):
     """Number of set bits of a 64-bit integer, as int64 (LLVM's ctpop: POPCNT / VPOPCNTQ / CNT)."""
     if isinstance(x, types.Integer) and x.bitwidth == 64:
         def codegen(context, builder, signature, args):
@@ -113,7 +113,7 @@ _WIDE_VECTORS = _host_has_vpopcntq()
 
 
 @intrinsic
-def _prefer_wide_vectors(typingctx):
+def prefer_wide_vectors(typingctx):
     """Ask LLVM's vectorizers for 512-bit vectors in the calling function.
 
     LLVM tunes Intel server CPUs to prefer 256-bit vectors (the frequency cost of AVX-512 on early
@@ -133,7 +133,7 @@ def _prefer_wide_vectors(typingctx):
 
 
 @njit(**_JIT)
-def _tail_mask(k):
+def tail_mask(k):
     """Mask of the valid bits of a row's last word."""
     r = k & 63
     if r == 0:
@@ -149,7 +149,7 @@ def _tail_mask(k):
 
 @njit(**_JIT)
 def _direct_1x8(a, i, b, j, tail, out, k):
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     W = a.shape[1]
     ra = np.uint64(i)
     rb0 = np.uint64(j)
@@ -164,23 +164,23 @@ def _direct_1x8(a, i, b, j, tail, out, k):
     last = np.uint64(W - 1)
     for w in range(np.uint64(0), last):
         x = a[ra, w]
-        s0 += _popcount(x ^ b[rb0, w])
-        s1 += _popcount(x ^ b[rb1, w])
-        s2 += _popcount(x ^ b[rb2, w])
-        s3 += _popcount(x ^ b[rb3, w])
-        s4 += _popcount(x ^ b[rb4, w])
-        s5 += _popcount(x ^ b[rb5, w])
-        s6 += _popcount(x ^ b[rb6, w])
-        s7 += _popcount(x ^ b[rb7, w])
+        s0 += popcount(x ^ b[rb0, w])
+        s1 += popcount(x ^ b[rb1, w])
+        s2 += popcount(x ^ b[rb2, w])
+        s3 += popcount(x ^ b[rb3, w])
+        s4 += popcount(x ^ b[rb4, w])
+        s5 += popcount(x ^ b[rb5, w])
+        s6 += popcount(x ^ b[rb6, w])
+        s7 += popcount(x ^ b[rb7, w])
     x = a[ra, last]
-    s0 += _popcount((x ^ b[rb0, last]) & tail)
-    s1 += _popcount((x ^ b[rb1, last]) & tail)
-    s2 += _popcount((x ^ b[rb2, last]) & tail)
-    s3 += _popcount((x ^ b[rb3, last]) & tail)
-    s4 += _popcount((x ^ b[rb4, last]) & tail)
-    s5 += _popcount((x ^ b[rb5, last]) & tail)
-    s6 += _popcount((x ^ b[rb6, last]) & tail)
-    s7 += _popcount((x ^ b[rb7, last]) & tail)
+    s0 += popcount((x ^ b[rb0, last]) & tail)
+    s1 += popcount((x ^ b[rb1, last]) & tail)
+    s2 += popcount((x ^ b[rb2, last]) & tail)
+    s3 += popcount((x ^ b[rb3, last]) & tail)
+    s4 += popcount((x ^ b[rb4, last]) & tail)
+    s5 += popcount((x ^ b[rb5, last]) & tail)
+    s6 += popcount((x ^ b[rb6, last]) & tail)
+    s7 += popcount((x ^ b[rb7, last]) & tail)
     out[i, j] = k - 2 * s0
     out[i, j + 1] = k - 2 * s1
     out[i, j + 2] = k - 2 * s2
@@ -193,22 +193,22 @@ def _direct_1x8(a, i, b, j, tail, out, k):
 
 @njit(**_JIT)
 def _direct_1x1(a, i, b, j, tail, out, k):
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     W = a.shape[1]
     ra = np.uint64(i)
     rb = np.uint64(j)
     last = np.uint64(W - 1)
     s = 0
     for w in range(np.uint64(0), last):
-        s += _popcount(a[ra, w] ^ b[rb, w])
-    s += _popcount((a[ra, last] ^ b[rb, last]) & tail)
+        s += popcount(a[ra, w] ^ b[rb, w])
+    s += popcount((a[ra, last] ^ b[rb, last]) & tail)
     out[i, j] = k - 2 * s
 
 
 @njit(**_JIT)
 def _direct(a, b, k, out, i0, i1, j0, j1):
     """out[i0:i1, j0:j1] by dot products; blocks of 8 rows of b are reused by rows i0..i1 of a."""
-    tail = _tail_mask(k)
+    tail = tail_mask(k)
     j = j0
     while j + 8 <= j1:
         for i in range(i0, i1):
@@ -233,7 +233,7 @@ def _pack_panel(b, k, j0, w0, w1, bp):
     """bp[w - w0, c] = b[j0 + c, w] for c < _NB, w0 <= w < w1 (0 past the last row of b); the tail
     bits of the last word are cleared."""
     N, W = b.shape
-    tail = _tail_mask(k)
+    tail = tail_mask(k)
     ones = ~np.uint64(0)
     zero = np.uint64(0)
     for c0 in range(0, _NB, 8):
@@ -248,7 +248,7 @@ def _pack_panel(b, k, j0, w0, w1, bp):
 def _panel_rows4(a, i, bp, w0, w1, tail, acc):
     """acc[r, c] += popcount(a[i + r, w] ^ bp[w - w0, c]) for r < 4, c < _NB, w0 <= w < w1 (the
     last word of a's rows masked by tail).  Two words per pass halve the loads and stores of acc."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     wl = np.uint64(a.shape[1] - 1)
     ones = ~np.uint64(0)
     ra0 = np.uint64(i)
@@ -274,10 +274,10 @@ def _panel_rows4(a, i, bp, w0, w1, tail, acc):
         for c in range(_NB):
             y = bp[w - start, c]
             u = bp[v - start, c]
-            acc[0, c] += _popcount(x0 ^ y) + _popcount(z0 ^ u)
-            acc[1, c] += _popcount(x1 ^ y) + _popcount(z1 ^ u)
-            acc[2, c] += _popcount(x2 ^ y) + _popcount(z2 ^ u)
-            acc[3, c] += _popcount(x3 ^ y) + _popcount(z3 ^ u)
+            acc[0, c] += popcount(x0 ^ y) + popcount(z0 ^ u)
+            acc[1, c] += popcount(x1 ^ y) + popcount(z1 ^ u)
+            acc[2, c] += popcount(x2 ^ y) + popcount(z2 ^ u)
+            acc[3, c] += popcount(x3 ^ y) + popcount(z3 ^ u)
     if pairs_end < end:
         w = pairs_end
         m = tail if w == wl else ones
@@ -287,16 +287,16 @@ def _panel_rows4(a, i, bp, w0, w1, tail, acc):
         x3 = a[ra3, w] & m
         for c in range(_NB):
             y = bp[w - start, c]
-            acc[0, c] += _popcount(x0 ^ y)
-            acc[1, c] += _popcount(x1 ^ y)
-            acc[2, c] += _popcount(x2 ^ y)
-            acc[3, c] += _popcount(x3 ^ y)
+            acc[0, c] += popcount(x0 ^ y)
+            acc[1, c] += popcount(x1 ^ y)
+            acc[2, c] += popcount(x2 ^ y)
+            acc[3, c] += popcount(x3 ^ y)
 
 
 @njit(**_JIT)
 def _panel_rows1(a, i, bp, w0, w1, tail, acc):
     """acc[0, c] += popcount(a[i, w] ^ bp[w - w0, c]) for c < _NB, w0 <= w < w1."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     wl = np.uint64(a.shape[1] - 1)
     ones = ~np.uint64(0)
     ra = np.uint64(i)
@@ -304,14 +304,14 @@ def _panel_rows1(a, i, bp, w0, w1, tail, acc):
     for w in range(start, np.uint64(w1)):
         x = a[ra, w] & (tail if w == wl else ones)
         for c in range(_NB):
-            acc[0, c] += _popcount(x ^ bp[w - start, c])
+            acc[0, c] += popcount(x ^ bp[w - start, c])
 
 
 @njit(**_JIT)
 def _panel_store(acc, rows, out, i, j0, k, first, last):
     """Add the counts of acc[:rows, :] into out[i:i+rows, j0:] (k-blocks after the first) and turn
     them into dot products (last k-block)."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     ncols = min(_NB, out.shape[1] - j0)
     for r in range(rows):
         row = np.uint64(i + r)
@@ -331,7 +331,7 @@ def _panel_tile(a, b, k, out, j0, i0, i1, kc):
     """out[i0:i1, j0:j0+_NB] (clipped to out): for each k-block of kc words, pack the panel, then
     sweep the row blocks across it."""
     W = a.shape[1]
-    tail = _tail_mask(k)
+    tail = tail_mask(k)
     bp = np.empty((min(kc, W), _NB), np.uint64)
     acc = np.empty((4, _NB), np.int64)
     for w0 in range(0, W, kc):
@@ -402,7 +402,7 @@ def _bgemm_parallel(a, b, k, out, direct, kc, row_chunks, col_chunks):
         _run_tile(a, b, k, out, direct, kc, np.int64(t), row_chunks, col_chunks)
 
 
-def _max_threads():
+def max_threads():
     return numba.config.NUMBA_NUM_THREADS
 
 
@@ -413,8 +413,8 @@ def bgemm(a, b, k, out, num_threads):
     k = int(k)
     kc = words if words <= _KC + _KC // 2 else _KC
     direct = m <= _DIRECT_MAX_M or n <= _DIRECT_MAX_N
-    threads = min(int(num_threads), _max_threads(), max(1, m * n * words // _MIN_WORK_PER_THREAD))
-    if threads > 1 and _parallel_ok:
+    threads = min(int(num_threads), max_threads(), max(1, m * n * words // _MIN_WORK_PER_THREAD))
+    if threads > 1 and parallel_ok:
         want = 4 * threads  # tiles: enough for an even share
         if direct:
             col_chunks = min(want, (n + 7) // 8)
@@ -428,7 +428,7 @@ def bgemm(a, b, k, out, num_threads):
             tiles = panels * row_chunks
         if tiles < 2:
             threads = 1
-    if threads > 1 and _parallel_ok and _parallel_lock.acquire(blocking=False):
+    if threads > 1 and parallel_ok and parallel_lock.acquire(blocking=False):
         try:
             previous = numba.get_num_threads()
             if previous != threads:
@@ -439,7 +439,7 @@ def bgemm(a, b, k, out, num_threads):
                 if previous != threads:
                     numba.set_num_threads(previous)
         finally:
-            _parallel_lock.release()
+            parallel_lock.release()
     else:
         _bgemm_serial(a, b, k, out, direct, kc, 1, 1)
     return out
@@ -459,7 +459,7 @@ def _f16_is_negative(u):
 
 @njit(**_JIT)
 def _pack_range(x, out, r0, r1):
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     k = x.shape[1]
     full = k // 64
     for r in range(r0, r1):
@@ -483,7 +483,7 @@ def _pack_range(x, out, r0, r1):
 @njit(**_JIT)
 def _pack_range_f16(x, out, r0, r1):
     """As _pack_range for x = the uint16 view of a float16 array."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     k = x.shape[1]
     full = k // 64
     for r in range(r0, r1):
@@ -534,7 +534,7 @@ def _pack_parallel_f16(x, out, chunks):
 
 @njit(**_JIT)
 def _unpack_range(words, k, out, r0, r1):
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     full = k // 64
     plus = np.float32(1.0)
     minus = np.float32(-1.0)
@@ -570,15 +570,15 @@ def _unpack_parallel(words, k, out, chunks):
 def _run_rows(serial, parallel, size, rows, *args):
     """Call parallel(*args, chunks) on the calling thread's Numba thread count when the job is big
     enough and no other parallel call is running, else serial(*args, 1)."""
-    if (size >= _PACK_PARALLEL_MIN and rows >= 2 and _parallel_ok
-            and _parallel_lock.acquire(blocking=False)):
+    if (size >= _PACK_PARALLEL_MIN and rows >= 2 and parallel_ok
+            and parallel_lock.acquire(blocking=False)):
         try:
             threads = min(numba.get_num_threads(), rows)
             if threads > 1:
                 parallel(*args, threads)
                 return
         finally:
-            _parallel_lock.release()
+            parallel_lock.release()
     serial(*args, 1)
 
 
@@ -614,5 +614,5 @@ def info():
     except ValueError:  # no parallel region has run yet
         layer = None
     return {"backend": "numba", "numba_version": numba.__version__,
-            "threading_layer": layer, "max_threads": _max_threads(),
+            "threading_layer": layer, "max_threads": max_threads(),
             "vector_width": 512 if _WIDE_VECTORS else None}

@@ -1,4 +1,4 @@
-"""cffi build script (out-of-line API mode): compiles every C file of csrc/ into xnorinfer._xnorinfer_c.
+"""cffi build script (out-of-line API mode): compiles every C file of csrc/ into xnorinfer.kernels._clib.
 
 The C declarations are read from the one public header, so the binding cannot drift from it.
 Each ISA path carries its own target attributes; nothing here asks for -march=native.
@@ -10,7 +10,8 @@ import re
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CSRC = os.path.join(os.path.dirname(HERE), "csrc")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CSRC = os.path.join(ROOT, "csrc")
 HEADER = os.path.join(CSRC, "include", "xnorinfer.h")
 
 
@@ -29,18 +30,18 @@ def _sources():
     for sub in ("pack", "bgemm", "bconv", "fconv", "fops", "runtime"):
         files += sorted(glob.glob(os.path.join(CSRC, sub, "*.c")))
     # setuptools wants paths relative to setup.py
-    return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]
+    return [os.path.relpath(f, ROOT) for f in files]
 
 
 ffibuilder = FFI()
 with open(HEADER) as f:
     ffibuilder.cdef(_cdef_from_header(f.read()))
 ffibuilder.set_source(
-    "xnorinfer._xnorinfer_c",
+    "xnorinfer.kernels._clib",
     '#include "xnorinfer.h"',
     sources=_sources(),
-    include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), os.path.dirname(HERE)),
-                  os.path.relpath(CSRC, os.path.dirname(HERE))],
+    include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), ROOT),
+                  os.path.relpath(CSRC, ROOT)],
     extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden", "-ffp-contract=off"],
     libraries=["pthread", "m"],
 )

@@ -1,6 +1,6 @@
 """Numba fallback for the binary layers: convolution (and so the dense layer) and bit max-pooling.
 
-Called by NumbaBackend (xnorinfer._native) with arguments xnorinfer.ops has already validated: x is
+Called by NumbaBackend (numba_backend.py) with arguments xnorinfer.layers has already validated: x is
 packed NHWC uint64, C-contiguous; w packed OHWI; out preallocated and C-contiguous; num_threads >= 1.
 The results are bit for bit those of the C library (csrc/bconv/bconv.c and output.c), whose
 algorithm this follows; see csrc/include/xnorinfer.h for the exact semantics.
@@ -20,8 +20,8 @@ Design
   more than 1.5 * _KC words are cut into k-blocks so the panel stays in L2.  Groups with few output
   channels (<= _DIRECT_MAX_OG, where a 64-wide panel would be mostly padding, e.g. depthwise
   convolutions) use dot products along the row instead, 4 weight rows at a time.
-* Popcount is _numba's LLVM ctpop intrinsic, and every hot loop asks for 512-bit vectors where
-  VPOPCNTDQ exists (_numba._prefer_wide_vectors).  Array indices in the hot loops are uint64: with
+* Popcount is numba_gemm's LLVM ctpop intrinsic, and every hot loop asks for 512-bit vectors where
+  VPOPCNTDQ exists (_numba.prefer_wide_vectors).  Array indices in the hot loops are uint64: with
   signed indices Numba adds negative-index wraparound, which turns vector loads into gathers.  (Mixing
   int64 and uint64 in arithmetic gives float64 in Numba: indices are computed as int64 and cast.)
 * No reference counting in the per-pixel work: arrays are passed whole with indices (rows, r),
@@ -41,18 +41,18 @@ Design
   (acc < thresholds[o]) XOR flip[o], tail bits 0.
 * Threads: output pixels are cut into about 4 chunks per thread (multiples of 4 pixels) shared by a
   numba.prange loop; each chunk allocates its own scratch.  Small layers (< _MIN_WORK_PER_THREAD word
-  pairs per thread) run serially.  Same conventions as _numba: one parallel region at a time, through
-  _numba's lock (a call made while another thread holds it runs serially), serial in a child forked
+  pairs per thread) run serially.  Same conventions as numba_gemm: one parallel region at a time, through
+  numba_gemm's lock (a call made while another thread holds it runs serially), serial in a child forked
   after GNU OpenMP ran, numba.set_num_threads restored after the call.
-* All functions are nogil and cached (cache=True).  The two intrinsics come from _numba and are
+* All functions are nogil and cached (cache=True).  The two intrinsics come from numba_gemm and are
   inlined into this module's cached code: after changing them, clear both modules' caches.
 """
 import numba
 import numpy as np
 from numba import njit, prange
 
-from . import _numba
-from ._numba import _popcount, _prefer_wide_vectors, _tail_mask
+from . import numba_gemm
+from .numba_gemm import popcount, prefer_wide_vectors, tail_mask
 
 __all__ = ["prepare_bconv", "bconv2d", "bmaxpool2d"]
 
@@ -183,7 +183,7 @@ def _gather(x, p, pix, g, rows, r):
     s = bit0 & 63
     up = np.uint64(s)
     down = np.uint64(64 - s)
-    mask = _tail_mask(p[_CG])
+    mask = tail_mask(p[_CG])
     zero = np.uint64(0)
     gu = np.uint64(g)
     ru = np.uint64(r)
@@ -223,7 +223,7 @@ def _gather(x, p, pix, g, rows, r):
 def _panel_rows4(rows, g, i, panels, q, w0, w1, cnt):
     """cnt[r, c] += popcount(rows[g, i + r, w] ^ panels[q, w, c]) for r < 4, c < _NB,
     w0 <= w < w1; two words per pass halve the loads and stores of cnt."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     gu = np.uint64(g)
     pu = np.uint64(q)
     ra0 = np.uint64(i)
@@ -247,10 +247,10 @@ def _panel_rows4(rows, g, i, panels, q, w0, w1, cnt):
         for c in range(_NB):
             y = panels[pu, w, c]
             u = panels[pu, v, c]
-            cnt[0, c] += _popcount(x0 ^ y) + _popcount(z0 ^ u)
-            cnt[1, c] += _popcount(x1 ^ y) + _popcount(z1 ^ u)
-            cnt[2, c] += _popcount(x2 ^ y) + _popcount(z2 ^ u)
-            cnt[3, c] += _popcount(x3 ^ y) + _popcount(z3 ^ u)
+            cnt[0, c] += popcount(x0 ^ y) + popcount(z0 ^ u)
+            cnt[1, c] += popcount(x1 ^ y) + popcount(z1 ^ u)
+            cnt[2, c] += popcount(x2 ^ y) + popcount(z2 ^ u)
+            cnt[3, c] += popcount(x3 ^ y) + popcount(z3 ^ u)
     if pairs_end < end:
         w = pairs_end
         x0 = rows[gu, ra0, w]
@@ -259,29 +259,29 @@ def _panel_rows4(rows, g, i, panels, q, w0, w1, cnt):
         x3 = rows[gu, ra3, w]
         for c in range(_NB):
             y = panels[pu, w, c]
-            cnt[0, c] += _popcount(x0 ^ y)
-            cnt[1, c] += _popcount(x1 ^ y)
-            cnt[2, c] += _popcount(x2 ^ y)
-            cnt[3, c] += _popcount(x3 ^ y)
+            cnt[0, c] += popcount(x0 ^ y)
+            cnt[1, c] += popcount(x1 ^ y)
+            cnt[2, c] += popcount(x2 ^ y)
+            cnt[3, c] += popcount(x3 ^ y)
 
 
 @njit(**_JIT)
 def _panel_rows1(rows, g, i, panels, q, w0, w1, cnt):
     """cnt[0, c] += popcount(rows[g, i, w] ^ panels[q, w, c]) for c < _NB, w0 <= w < w1."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     gu = np.uint64(g)
     pu = np.uint64(q)
     ra = np.uint64(i)
     for w in range(np.uint64(w0), np.uint64(w1)):
         x = rows[gu, ra, w]
         for c in range(_NB):
-            cnt[0, c] += _popcount(x ^ panels[pu, w, c])
+            cnt[0, c] += popcount(x ^ panels[pu, w, c])
 
 
 @njit(**_JIT)
 def _store_counts(cnt, nrows, counts, i, col0, ncols, first):
     """counts[i + r, col0 + c] (=, or += after the first k-block) cnt[r, c], r < nrows, c < ncols."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     for r in range(nrows):
         row = np.uint64(i + r)
         rr = np.uint64(r)
@@ -297,7 +297,7 @@ def _store_counts(cnt, nrows, counts, i, col0, ncols, first):
 def _direct_rows(rows, g, m, wr, o0, og, counts):
     """counts[i, o0 + j] = popcount(rows[g, i] ^ wr[o0 + j]) for i < m, j < og: dot products along
     the row, 4 weight rows per pass."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     gu = np.uint64(g)
     n = np.uint64(rows.shape[2])
     zero = np.uint64(0)
@@ -312,10 +312,10 @@ def _direct_rows(rows, g, m, wr, o0, og, counts):
             s0 = s1 = s2 = s3 = 0
             for w in range(zero, n):
                 xv = rows[gu, ri, w]
-                s0 += _popcount(xv ^ wr[r0, w])
-                s1 += _popcount(xv ^ wr[r1, w])
-                s2 += _popcount(xv ^ wr[r2, w])
-                s3 += _popcount(xv ^ wr[r3, w])
+                s0 += popcount(xv ^ wr[r0, w])
+                s1 += popcount(xv ^ wr[r1, w])
+                s2 += popcount(xv ^ wr[r2, w])
+                s3 += popcount(xv ^ wr[r3, w])
             counts[ri, r0] = s0
             counts[ri, r1] = s1
             counts[ri, r2] = s2
@@ -325,7 +325,7 @@ def _direct_rows(rows, g, m, wr, o0, og, counts):
             r0 = np.uint64(o0 + j)
             s0 = 0
             for w in range(zero, n):
-                s0 += _popcount(rows[gu, ri, w] ^ wr[r0, w])
+                s0 += popcount(rows[gu, ri, w] ^ wr[r0, w])
             counts[ri, r0] = s0
             j += 1
 
@@ -365,7 +365,7 @@ def _finish(p, blk, m, counts, tap_sums, kind, scale, bias, lo, hi, acc_lo, acc_
             out_i32, out_f32, out_u64):
     """Output pixels blk .. blk+m-1 from their popcounts counts[:m]: acc = k - 2 * count, the
     padding correction, then the output transform into their rows of the output."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     n = counts.shape[1]
     k = p[_K]
     zero = np.uint64(0)
@@ -489,7 +489,7 @@ def _pool_chunk(x, p, out, t, chunks):
     words = np.uint64(x.shape[3])
     zero = np.uint64(0)
     ones = ~zero
-    mask = _tail_mask(p[_IN_C])
+    mask = tail_mask(p[_IN_C])
     per_image = out_h * out_w
     for pix in range(t * pixels // chunks, (t + 1) * pixels // chunks):
         b = pix // per_image
@@ -530,9 +530,9 @@ def _pool_parallel(x, p, out, chunks):
 def _run(serial, parallel, args, threads, units):
     """parallel(*args, chunks) on `threads` threads (about 4 chunks each, at most `units`) when that
     is worth it and no other parallel call is running, else serial(*args, 0, 1)."""
-    threads = min(threads, _numba._max_threads(), units)
-    if threads > 1 and _numba._parallel_ok:
-        lock = _numba._parallel_lock  # looked up at each call: a forked child replaces it
+    threads = min(threads, numba_gemm.max_threads(), units)
+    if threads > 1 and numba_gemm.parallel_ok:
+        lock = numba_gemm.parallel_lock  # looked up at each call: a forked child replaces it
         if lock.acquire(blocking=False):
             try:
                 previous = numba.get_num_threads()

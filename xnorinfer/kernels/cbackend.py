@@ -1,34 +1,16 @@
-"""Backend selection: the compiled C library through cffi, or the Numba fallback.
+"""The C kernel library through cffi (the extension xnorinfer.kernels._clib, built by build_ffi.py).
 
-XNORINFER_BACKEND=c|numba forces one; by default the C library is used when it was built, else Numba.
-Both are resolved lazily, on the first kernel call, so `import xnorinfer` stays cheap.
+Enum values (statuses, dtypes, ISA paths, float op codes) are read from the compiled library's own
+constants, never retyped here.
 """
-import dataclasses
-import os
-import threading
-from contextlib import contextmanager
-
 import numpy as np
 
-ISA_NAMES = ("ref", "scalar", "avx2", "avx512", "neon")
-_DTYPE_CODES = {np.dtype(np.float16): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 3,
-                np.dtype(np.int8): 4, np.dtype(np.int16): 5, np.dtype(np.int32): 6,
-                np.dtype(np.int64): 7}
-PACKABLE_DTYPES = tuple(_DTYPE_CODES)
-# The float tensor ops' codes (xnor_binary_op, xnor_unary_op in xnorinfer.h).
-BINARY_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "max": 4, "min": 5, "prelu": 6, "greater": 7,
-              "greater_equal": 8, "less": 9, "less_equal": 10, "equal": 11}
-COMPARISONS = frozenset(("greater", "greater_equal", "less", "less_equal", "equal"))
-UNARY_OPS = {"relu": 0, "neg": 1, "abs": 2, "round": 3, "floor": 4, "ceil": 5, "trunc": 6, "round_up": 7,
-             "round_half_up": 8, "round_half_down": 9}
+from ..errors import BackendError
 
 
-class BackendError(RuntimeError):
-    """The requested backend or ISA path cannot be used here."""
-
-
-class CLibraryMissing(BackendError):
-    """The compiled extension was not built or cannot be imported."""
+# numpy dtypes xnor_pack takes, and their xnor_dtype constants
+PACK_DTYPES = {"float16": "XNOR_F16", "float32": "XNOR_F32", "float64": "XNOR_F64", "int8": "XNOR_I8",
+               "int16": "XNOR_I16", "int32": "XNOR_I32", "int64": "XNOR_I64"}
 
 
 class CBackend:
@@ -36,12 +18,14 @@ class CBackend:
 
     def __init__(self, ffi, lib):
         self.ffi, self.lib = ffi, lib
+        self._dtype_codes = {np.dtype(name): getattr(lib, code) for name, code in PACK_DTYPES.items()}
+        self._isa_names = [ffi.string(lib.xnor_isa_name(i)).decode() for i in range(lib.XNOR_ISA_COUNT)]
         self._check(lib.xnor_init())
 
     def _check(self, status):
-        if status != 0:
+        if status != self.lib.XNOR_OK:
             msg = self.ffi.string(self.lib.xnor_last_error()).decode()
-            if status == 3:
+            if status == self.lib.XNOR_EUNSUPPORTED:
                 raise BackendError(msg)
             raise ValueError(msg)
 
@@ -50,7 +34,7 @@ class CBackend:
     def pack_rows(self, x, out):
         fb = self.ffi.from_buffer
         rows, k = x.shape
-        status = self.lib.xnor_pack(fb("char[]", x), _DTYPE_CODES[x.dtype], rows, k, fb("uint64_t[]", out))
+        status = self.lib.xnor_pack(fb("char[]", x), self._dtype_codes[x.dtype], rows, k, fb("uint64_t[]", out))
         if status:
             self._check(status)
 
@@ -193,7 +177,7 @@ class CBackend:
         comparisons)."""
         fb = self.ffi.from_buffer
         rank, (da, db, do) = self._dims((a.shape, b.shape, out.shape))
-        status = self.lib.xnor_binary_f32(BINARY_OPS[op], fb("float[]", a), da, fb("float[]", b), db,
+        status = self.lib.xnor_binary_f32(getattr(self.lib, "XNOR_BIN_" + op.upper()), fb("float[]", a), da, fb("float[]", b), db,
                                           fb("char[]", out), do, rank)
         if status:
             self._check(status)
@@ -209,7 +193,7 @@ class CBackend:
 
     def unary_f32(self, op, x, out):
         fb = self.ffi.from_buffer
-        status = self.lib.xnor_unary_f32(UNARY_OPS[op], fb("float[]", x), fb("float[]", out), x.size)
+        status = self.lib.xnor_unary_f32(getattr(self.lib, "XNOR_UN_" + op.upper()), fb("float[]", x), fb("float[]", out), x.size)
         if status:
             self._check(status)
 
@@ -251,16 +235,16 @@ class CBackend:
         return int(self.lib.xnor_num_threads())
 
     def isa(self):
-        return ISA_NAMES[self.lib.xnor_isa_active()]
+        return self._isa_names[self.lib.xnor_isa_active()]
 
     def supported_isas(self):
         mask = self.lib.xnor_isa_supported()
-        return [name for i, name in enumerate(ISA_NAMES) if mask & (1 << i)]
+        return [name for i, name in enumerate(self._isa_names) if mask & (1 << i)]
 
     def select_isa(self, name):
-        if name not in ISA_NAMES:
-            raise ValueError(f"unknown ISA {name!r}; expected one of {', '.join(ISA_NAMES)}")
-        self._check(self.lib.xnor_isa_select(ISA_NAMES.index(name)))
+        if name not in self._isa_names:
+            raise ValueError(f"unknown ISA {name!r}; expected one of {', '.join(self._isa_names)}")
+        self._check(self.lib.xnor_isa_select(self._isa_names.index(name)))
 
     def popcount_peak_loop(self, iters):
         """Run the active ISA's register-only XOR-popcount loop; returns the MACs it performed."""
@@ -270,140 +254,3 @@ class CBackend:
     def info(self):
         return {"backend": "c", "isa": self.isa(), "supported_isas": self.supported_isas(),
                 "num_threads": self.num_threads()}
-
-
-class NumbaBackend:
-    name = "numba"
-
-    def __init__(self):
-        from . import _numba
-        self._impl = _numba
-        self.pack_rows = _numba.pack_rows
-        self.unpack_rows = _numba.unpack_rows
-
-    def bgemm(self, a, b, k, out, num_threads):
-        self._impl.bgemm(a, b, k, out, num_threads or self.num_threads())
-
-    # Binary layers live in their own module (imported, and so compiled, only when used).
-    def layout_key(self):
-        return ("numba",)
-
-    def prepare_bconv(self, w, geometry):
-        from . import _numba_layers
-        return _numba_layers.prepare_bconv(w, geometry)
-
-    def bconv2d(self, x, prepared, geometry, transform, out, num_threads):
-        from . import _numba_layers
-        _numba_layers.bconv2d(x, prepared, geometry, transform, out, num_threads or self.num_threads())
-
-    def bconv_plan(self, prepared, geometry, transform):
-        def run(x, out, num_threads, residual=None):
-            if residual is None:
-                return self.bconv2d(x, prepared, geometry, transform, out, num_threads)
-            # the fused shortcut in numpy: the transform without its clamp, the add, then the clamp
-            unclamped = dataclasses.replace(transform, clamp=(-np.inf, np.inf))
-            self.bconv2d(x, prepared, geometry, unclamped, out, num_threads)
-            np.add(out, residual, out=out)
-            lo, hi = transform.clamp
-            if lo > -np.inf or hi < np.inf:
-                np.clip(out, lo, hi, out=out)
-        return run
-
-    def bmaxpool2d(self, x, geometry, out, num_threads):
-        from . import _numba_layers
-        _numba_layers.bmaxpool2d(x, geometry, out, num_threads or self.num_threads())
-
-    def num_threads(self):
-        import numba
-        env = os.environ.get("XNORINFER_NUM_THREADS", "")
-        if env.isdigit() and int(env) >= 1:
-            return min(int(env), numba.config.NUMBA_NUM_THREADS)
-        return numba.config.NUMBA_NUM_THREADS
-
-    def info(self):
-        info = {"backend": "numba", "isa": None, "supported_isas": [],
-                "num_threads": self.num_threads()}
-        info.update(self._impl.info())
-        return info
-
-
-_lock = threading.Lock()
-_backends = {}
-
-
-def _load_c():
-    try:
-        from ._xnorinfer_c import ffi, lib
-    except ImportError:
-        return None
-    return CBackend(ffi, lib)
-
-
-def load_backend(name):
-    """The backend called `name` ("c" or "numba"), created once."""
-    with _lock:
-        if name not in _backends:
-            if name == "c":
-                backend = _load_c()
-                if backend is None:
-                    raise CLibraryMissing("the C backend was requested but the compiled library "
-                                       "xnorinfer._xnorinfer_c is not installed (reinstall with a C "
-                                       "compiler, or use XNORINFER_BACKEND=numba)")
-            elif name == "numba":
-                backend = NumbaBackend()
-            else:
-                raise BackendError(f"XNORINFER_BACKEND={name!r}: expected 'c' or 'numba'")
-            _backends[name] = backend
-        return _backends[name]
-
-
-_default = None
-
-
-def get_backend():
-    global _default
-    backend = _default
-    if backend is None:
-        choice = os.environ.get("XNORINFER_BACKEND", "").strip().lower()
-        if choice:
-            backend = load_backend(choice)
-        else:
-            try:
-                backend = load_backend("c")
-            except CLibraryMissing:
-                backend = load_backend("numba")
-        _default = backend
-    return backend
-
-
-@contextmanager
-def use_backend(name, isa=None):
-    """Run the enclosed code on backend `name` (and, for C, ISA path `isa`): for tests and benchmarks."""
-    global _default
-    previous, backend = _default, load_backend(name)
-    previous_isa = backend.isa() if name == "c" else None
-    if isa is not None:
-        if name != "c":
-            raise ValueError("an ISA path can only be chosen for the C backend")
-        backend.select_isa(isa)
-    _default = backend
-    try:
-        yield backend
-    finally:
-        _default = previous
-        if previous_isa is not None:
-            backend.select_isa(previous_isa)
-
-
-def backend_info():
-    """Which backend and ISA path run the kernels, which paths this CPU supports, how many threads."""
-    info = get_backend().info()
-    info["c_library_built"] = _load_c_cached() is not None
-    return info
-
-
-def _load_c_cached():
-    try:
-        return load_backend("c")
-    except CLibraryMissing:
-        return None

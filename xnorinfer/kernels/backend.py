@@ -1,0 +1,93 @@
+"""Backend selection: the compiled C library through cffi, or the Numba fallback.
+
+XNORINFER_BACKEND=c|numba forces one; by default the C library is used when it was built, else Numba.
+Both are resolved lazily, on the first kernel call, so `import xnorinfer` stays cheap.
+"""
+import os
+import threading
+from contextlib import contextmanager
+
+from ..errors import BackendError, CLibraryMissing
+
+_lock = threading.Lock()
+_backends = {}
+
+
+def _load_c():
+    try:
+        from ._clib import ffi, lib
+    except ImportError:
+        return None
+    from .cbackend import CBackend
+    return CBackend(ffi, lib)
+
+
+def load_backend(name):
+    """The backend called `name` ("c" or "numba"), created once."""
+    with _lock:
+        if name not in _backends:
+            if name == "c":
+                backend = _load_c()
+                if backend is None:
+                    raise CLibraryMissing("the C backend was requested but the compiled library "
+                                       "xnorinfer.kernels._clib is not installed (reinstall with a C "
+                                       "compiler, or use XNORINFER_BACKEND=numba)")
+            elif name == "numba":
+                from .numba_backend import NumbaBackend
+                backend = NumbaBackend()
+            else:
+                raise BackendError(f"XNORINFER_BACKEND={name!r}: expected 'c' or 'numba'")
+            _backends[name] = backend
+        return _backends[name]
+
+
+_default = None
+
+
+def get_backend():
+    global _default
+    backend = _default
+    if backend is None:
+        choice = os.environ.get("XNORINFER_BACKEND", "").strip().lower()
+        if choice:
+            backend = load_backend(choice)
+        else:
+            try:
+                backend = load_backend("c")
+            except CLibraryMissing:
+                backend = load_backend("numba")
+        _default = backend
+    return backend
+
+
+@contextmanager
+def use_backend(name, isa=None):
+    """Run the enclosed code on backend `name` (and, for C, ISA path `isa`): for tests and benchmarks."""
+    global _default
+    previous, backend = _default, load_backend(name)
+    previous_isa = backend.isa() if name == "c" else None
+    if isa is not None:
+        if name != "c":
+            raise ValueError("an ISA path can only be chosen for the C backend")
+        backend.select_isa(isa)
+    _default = backend
+    try:
+        yield backend
+    finally:
+        _default = previous
+        if previous_isa is not None:
+            backend.select_isa(previous_isa)
+
+
+def backend_info():
+    """Which backend and ISA path run the kernels, which paths this CPU supports, how many threads."""
+    info = get_backend().info()
+    info["c_library_built"] = _load_c_cached() is not None
+    return info
+
+
+def _load_c_cached():
+    try:
+        return load_backend("c")
+    except CLibraryMissing:
+        return None
