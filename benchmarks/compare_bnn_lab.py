@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 import xnorinfer
-from xnorinfer.bench import gemm_operands, interleaved_best
+from xnorinfer.tools.bench import gemm_operands, interleaved_best
 
 
 def load_bnn_lab(root):

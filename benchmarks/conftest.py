@@ -17,7 +17,7 @@ def _gemm_summary(tr):
     gemms = {key: s for key, s in RESULTS.items() if "binary" in s and "float32" in s}
     if not gemms:
         return
-    from xnorinfer.bench import popcount_peak_gmacs
+    from xnorinfer.tools.bench import popcount_peak_gmacs
     tr.section("binary GEMM vs numpy float32 (best round, G MAC/s)")
     peak = popcount_peak_gmacs()
     if peak:

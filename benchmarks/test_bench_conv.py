@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import xnorinfer
-from xnorinfer.bench import _ort_conv_session
+from xnorinfer.tools.bench import _ort_conv_session
 from xnorinfer.ops import BConv2d
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the float32 baseline of this benchmark")

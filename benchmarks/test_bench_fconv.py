@@ -10,7 +10,7 @@ import pytest
 
 from xnorinfer import ops
 from xnorinfer.kernels import get_backend
-from xnorinfer.bench import _ort_conv_session
+from xnorinfer.tools.bench import _ort_conv_session
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the float32 baseline of this benchmark")
 # (h, w, c_in, c_out, kernel, stride, pad): AlexNet's stem (224x224x3, 11x11 stride 4 -> 56x56x64 with

@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import xnorinfer
-from xnorinfer.bench import gemm_operands
+from xnorinfer.tools.bench import gemm_operands
 
 SHAPES = [(1024, 1024, 4096), (1, 4096, 4096), (3136, 256, 2304), (64, 64, 64)]
 

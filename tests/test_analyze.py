@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import xnorinfer
-from xnorinfer import geometry
-from xnorinfer.analyze import analyze, format_report
+from xnorinfer.tools import angles as geometry
+from xnorinfer.tools.analyze import analyze, format_report
 
 DEMO = os.path.join(os.path.dirname(xnorinfer.__file__), "demo")
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "torch")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from xnorinfer import ops
-from xnorinfer.float_ops import OPS
+from xnorinfer.operators import apply
 
 
 def conv_f64(x, w_ohwi, bias, stride, pads, dilation, groups):
@@ -144,12 +144,12 @@ def test_nhwc_pools_against_float64(kernel_path, g, seed, kind):
     x = rng.normal(size=(g["n"], g["h"], g["w"], g["c"])).astype(np.float32)
     top, bottom, left, right = g["pads"]
     attrs = dict(kernel_shape=[g["kh"], g["kw"]], strides=list(g["stride"]), dilations=list(g["dilation"]),
-                 pads=[top, left, bottom, right], _nhwc=1, _threads=g["threads"])
+                 pads=[top, left, bottom, right], nhwc=1)
     if kind != "max":
         if g["dilation"] != (1, 1):
             return  # ONNX AveragePool has dilations only from opset 19; the numpy path has none
         attrs["count_include_pad"] = int(kind == "avg_include_pad")
-    got = OPS["MaxPool" if kind == "max" else "AveragePool"]([x], attrs)[0]
+    got = apply("MaxPool" if kind == "max" else "AveragePool", [x], attrs, num_threads=g["threads"])[0]
     want = pool_f64(x, kind, (g["kh"], g["kw"]), g["stride"], (top, bottom, left, right), g["dilation"])
     assert got.shape == want.shape
     if kind == "max" or kernel_path.name == "c":
@@ -198,8 +198,9 @@ def test_float_conv_bad_arguments(kernel_path, bad):
 @pytest.mark.parametrize("trans_b", [0, 1])
 def test_prepared_gemm_matches_onnx_semantics(kernel_path, c_shape, trans_b):
     """Gemm with a constant B (and C of any broadcastable shape) prepared once: ONNX's y = A B + C."""
-    from xnorinfer import plan
+    from xnorinfer import executor
     from xnorinfer.ir import Graph, Node, ValueInfo
+    from xnorinfer.operators.nn import GemmAttrs
     rng = np.random.default_rng(3)
     a = rng.normal(size=(7, 9)).astype(np.float32)  # M = N: a (M, 1) C must not pass for a per-column one
     b = rng.normal(size=(7, 9) if trans_b else (9, 7)).astype(np.float32)
@@ -208,8 +209,8 @@ def test_prepared_gemm_matches_onnx_semantics(kernel_path, c_shape, trans_b):
     if c_shape is not None:
         consts["c"] = rng.normal(size=c_shape).astype(np.float32)
         inputs.append("c")
-    g = Graph([Node("Gemm", inputs, ["y"], {"transB": trans_b}, "gemm")], [ValueInfo("a", (7, 9), np.dtype(np.float32))],
+    g = Graph([Node("Gemm", inputs, ["y"], GemmAttrs(transB=trans_b), "gemm")], [ValueInfo("a", (7, 9), np.dtype(np.float32))],
               [ValueInfo("y", None, np.dtype(np.float32))], consts)
-    (got,) = plan.execute(plan.build(g), g.constants, {"a": a}, ["y"])
+    (got,) = executor.execute(executor.build(g), g.constants, {"a": a}, ["y"])
     want = a.astype(np.float64) @ (b.T if trans_b else b) + (consts["c"] if c_shape is not None else 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

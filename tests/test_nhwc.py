@@ -4,9 +4,16 @@ Transposes, ops that stay NCHW) are run planned as they are and after the pass, 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from xnorinfer import plan as planner
-from xnorinfer.ir import Graph, Node, ValueInfo
+from xnorinfer import executor as planner
+from xnorinfer.ir import Graph, ValueInfo
+from xnorinfer.ir import Node as TypedNode
+from xnorinfer.operators import parse_attrs
 from xnorinfer.passes.nhwc import to_nhwc
+
+
+def Node(op, inputs, outputs, attrs, name):
+    """A node with its attributes as ONNX states them."""
+    return TypedNode(op, inputs, outputs, parse_attrs(op, attrs, name), name)
 
 
 def _random_graph(data, rng):
@@ -64,7 +71,7 @@ def _random_graph(data, rng):
         elif kind == "concat":
             other = emit("Mul", [x, const(np.float32(2))])
             x = emit("Concat", [x, other], axis=data.draw(st.sampled_from([1, -3, 2, 3])))
-            axis = nodes[-1].attrs["axis"] % 4
+            axis = nodes[-1].attrs.axis % 4
             shape[axis] *= 2
         elif kind == "pad":
             pads = [0, 0, 1, 2, 0, 0, 2, 1]
@@ -135,7 +142,7 @@ def test_tflite_style_graph_has_no_transposes_left():
               consts)
     converted = to_nhwc(g)
     assert [n.op for n in converted.nodes] == ["Conv", "Relu", "MaxPool", "Identity"]
-    assert all(n.attrs.get("_nhwc") for n in converted.nodes[:3])
+    assert all(n.attrs.nhwc for n in converted.nodes[:3] if n.op != "Relu")
     x = rng.normal(size=(1, 8, 8, 3)).astype(np.float32)
     want = planner.execute(planner.build(g), g.constants, {"x": x}, ["y"])[0]
     got = planner.execute(planner.build(converted), converted.constants, {"x": x}, ["y"])[0]

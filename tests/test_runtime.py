@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import xnorinfer
-from xnorinfer import kernels, xnor_format
+from xnorinfer import kernels
+from xnorinfer.importers import xnor as xnor_format
 from xnorinfer.errors import ModelError
 
 HERE = os.path.dirname(__file__)
@@ -121,7 +122,7 @@ def test_ternary_zero_falls_back_to_python():
 
 @needs_c
 def test_xnor_file_program_runs_in_c(tmp_path):
-    from xnorinfer.runtime import CModel
+    from xnorinfer.runtime.cmodel import CModel
     sess = xnorinfer.InferenceSession(DEMO)
     path = tmp_path / "digits.xnor"
     sess.save(path, batch=5)
@@ -162,7 +163,7 @@ def _program_words(buf):
     (lambda b, p, n: b.__setitem__(slice(p, p + 8), b"XNORPRG0"), "program magic"),
 ])
 def test_loader_rejects_bad_programs(tmp_path, edit, message):
-    from xnorinfer.runtime import CModel
+    from xnorinfer.runtime.cmodel import CModel
     buf = _program_file(tmp_path)
     pos, words = _program_words(buf)
     edit(buf, pos, words)
@@ -172,7 +173,7 @@ def test_loader_rejects_bad_programs(tmp_path, edit, message):
 
 @needs_c
 def test_loader_rejects_corruption_and_files_without_program(tmp_path):
-    from xnorinfer.runtime import CModel
+    from xnorinfer.runtime.cmodel import CModel
     buf = _program_file(tmp_path)
     bad = bytearray(buf)
     bad[-1] ^= 1
@@ -189,7 +190,7 @@ def test_loader_rejects_corruption_and_files_without_program(tmp_path):
 def test_every_step_word_mutation_is_refused_or_runs(tmp_path):
     """Overwrite each word of the step section in turn with hostile values: open either refuses with a
     message or gives a model that runs (the sanitizer fuzz harness does this at scale)."""
-    from xnorinfer.runtime import CModel
+    from xnorinfer.runtime.cmodel import CModel
     buf = _program_file(tmp_path)
     pos, words = _program_words(buf)
     n_tensors = struct.unpack_from("<q", buf, pos + 8)[0]

@@ -195,7 +195,7 @@ def test_bench_model_interleaves_engines_and_uses_lce_when_present(monkeypatch, 
     (indirect BGEMM), same threads; a stand-in module records how it was asked."""
     import sys
     import types
-    from xnorinfer.bench import run_model_bench
+    from xnorinfer.tools.bench import run_model_bench
     calls = []
 
     class FakeInterpreter:

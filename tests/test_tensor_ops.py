@@ -16,7 +16,9 @@ from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from xnorinfer import kernels
-from xnorinfer.float_ops import OPS, _rounding, batchnorm
+from xnorinfer.operators import apply
+from xnorinfer.operators.quant import ROUNDING
+from xnorinfer.operators.reduce import batchnorm
 
 try:
     C = kernels.load_backend("c")
@@ -109,7 +111,7 @@ def test_max_min_ties_and_relu_zero():
         assert out[0] == 0 and bool(np.signbit(out[0])) == sign
     C.unary_f32("relu", nz, out)
     assert out[0] == 0 and not np.signbit(out[0])
-    assert not np.signbit(OPS["Relu"]([nz], {})[0][0])
+    assert not np.signbit(apply("Relu", [nz], {})[0][0])
 
 
 @needs_c
@@ -130,7 +132,7 @@ NUMPY_UNARY = {
     "relu": lambda x: np.maximum(x, np.zeros((), x.dtype)), "neg": np.negative, "abs": np.abs, "round": np.round,
     "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc,
     # the executor's QONNX rounding modes themselves
-    "round_up": _rounding("UP"), "round_half_up": _rounding("HALF_UP"), "round_half_down": _rounding("HALF_DOWN"),
+    "round_up": ROUNDING["UP"][0], "round_half_up": ROUNDING["HALF_UP"][0], "round_half_down": ROUNDING["HALF_DOWN"][0],
 }
 
 
@@ -319,7 +321,7 @@ def test_softmax_op(backend, shape, data):
     axis = data.draw(st.integers(-rank, rank - 1))
     opset = data.draw(st.sampled_from([11, 13]))
     x = data.draw(arrays(shape, st.floats(-20, 20, width=32)))
-    out = OPS["Softmax"]([x], {"axis": axis, "_opset": opset})[0]
+    out = apply("Softmax", [x], {"axis": axis}, opset=opset)[0]
     a = axis % rank
     if opset < 13:
         want = softmax_f64(x.reshape(math.prod(shape[:a]), -1), 1).reshape(shape)
@@ -349,7 +351,7 @@ def test_reduce_mean_op(backend, shape, data):
     as_input = axes is not None and data.draw(st.booleans())
     inputs = [x, np.array(axes, np.int64)] if as_input else [x]
     attrs = {"keepdims": keep} if as_input or axes is None else {"axes": axes, "keepdims": keep}
-    out = OPS["ReduceMean"](inputs, attrs)[0]
+    out = apply("ReduceMean", inputs, attrs)[0]
     norm = tuple(range(rank)) if axes is None else tuple(sorted(a % rank for a in axes))
     assert_mean_close(out, x, norm, bool(keep), backend)
     contiguous = norm == tuple(range(norm[0], norm[-1] + 1))
@@ -369,7 +371,7 @@ def test_reduce_mean_cancellation_over_split_axes(backend):
     (1 + 7.99999 rounds in float32), the C path sums in double whatever the axes (a CI failure once)."""
     x = np.array([[[1.0, 7.99999, -9.0]]], F32)
     for axes in ([0, 2], [2, 0], [-1, 0]):
-        out = OPS["ReduceMean"]([x], {"axes": axes, "keepdims": 0})[0]
+        out = apply("ReduceMean", [x], {"axes": axes, "keepdims": 0})[0]
         want = x.astype(np.float64).mean()
         assert out.shape == (1,)
         if backend.name == "c":
@@ -380,13 +382,13 @@ def test_reduce_mean_cancellation_over_split_axes(backend):
 
 def test_reduce_mean_noop_and_errors(backend):
     x = np.arange(24, dtype=F32).reshape(2, 3, 4)
-    assert OPS["ReduceMean"]([x, np.array([], np.int64)], {"noop_with_empty_axes": 1})[0] is x
-    assert OPS["ReduceMean"]([x, np.array([], np.int64)], {})[0].shape == (1, 1, 1)
-    assert OPS["ReduceMean"]([x], {"axes": [0, 2], "keepdims": 0})[0].tolist() == [7.5, 11.5, 15.5]
+    assert apply("ReduceMean", [x, np.array([], np.int64)], {"noop_with_empty_axes": 1})[0] is x
+    assert apply("ReduceMean", [x, np.array([], np.int64)], {})[0].shape == (1, 1, 1)
+    assert apply("ReduceMean", [x], {"axes": [0, 2], "keepdims": 0})[0].tolist() == [7.5, 11.5, 15.5]
     with pytest.raises(Exception):  # out of range: numpy's error, not a silent wrap
-        OPS["ReduceMean"]([x], {"axes": [3]})
+        apply("ReduceMean", [x], {"axes": [3]})
     # other dtypes keep numpy's path and dtype
-    assert OPS["ReduceMean"]([x.astype(np.float64)], {"axes": [1]})[0].dtype == np.float64
+    assert apply("ReduceMean", [x.astype(np.float64)], {"axes": [1]})[0].dtype == np.float64
 
 
 @settings(max_examples=40)
@@ -394,9 +396,9 @@ def test_reduce_mean_noop_and_errors(backend):
 def test_global_average_pool_op(backend, shape, nhwc, data):
     assume(not nhwc or len(shape) == 4)
     x = data.draw(arrays(shape, st.floats(-1000, 1000, width=32)))
-    attrs = {"_nhwc": 1} if nhwc else {}
+    attrs = {"nhwc": 1} if nhwc else {}
     axes = (1, 2) if nhwc else tuple(range(2, len(shape)))
-    out = OPS["GlobalAveragePool"]([x], attrs)[0]
+    out = apply("GlobalAveragePool", [x], attrs)[0]
     assert_mean_close(out, x, axes, True, backend)
     if backend.name == "c":
         direct = np.empty(out.size, F32)

@@ -11,7 +11,7 @@ import tempfile
 import time
 
 import xnorinfer
-from xnorinfer.fuzz import fuzz
+from xnorinfer.tools.fuzz import fuzz
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--cases", type=int, default=100000,

@@ -154,7 +154,7 @@ def cmd_inspect(args):
 
 def cmd_analyze(args):
     import numpy as np
-    from .analyze import analyze, format_report, plot_report, to_json
+    from .tools.analyze import analyze, format_report, plot_report, to_json
     data = np.load(args.data, allow_pickle=False) if args.data else None
     weights = dict(np.load(args.weights, allow_pickle=False)) if args.weights else None
     report = analyze(args.model, data=data, weights=weights)
@@ -171,7 +171,7 @@ def cmd_analyze(args):
 def cmd_demo(args):
     import os
     import numpy as np
-    from .bench import best_time
+    from .tools.bench import best_time
     from .session import InferenceSession
     here = os.path.join(os.path.dirname(__file__), "demo")
     model = os.path.join(here, "digits_bnn.onnx")
@@ -218,7 +218,7 @@ def cmd_info(args):
 
 
 def cmd_bench_gemm(args):
-    from .bench import run_gemm_report
+    from .tools.bench import run_gemm_report
     if args.repeat < 1:
         print("xnorinfer: --repeat must be >= 1", file=sys.stderr)
         return 2
@@ -231,7 +231,7 @@ def cmd_bench_gemm(args):
 
 
 def cmd_bench_model(args):
-    from .bench import run_model_bench
+    from .tools.bench import run_model_bench
     if args.iterations < 1 or args.warmup < 0 or args.batch < 1:
         print("xnorinfer: --iterations and --batch must be >= 1, --warmup >= 0", file=sys.stderr)
         return 2
@@ -240,7 +240,7 @@ def cmd_bench_model(args):
 
 
 def cmd_bench_conv(args):
-    from .bench import run_conv_report
+    from .tools.bench import run_conv_report
     return 0 if run_conv_report(threads=args.threads, repeat=max(1, args.repeat)) else 1
 
 

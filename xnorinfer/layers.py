@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv_geometry import ConvGeometry
 from .kernels import as_int, check_words, get_backend, pack, unpack, words_for
 
 __all__ = ["OutputTransform", "OUTPUT_KINDS", "sign_thresholds", "make_transform", "BConv2d", "bconv2d", "bdense",
@@ -159,19 +160,16 @@ def _padding(padding):
     return p, p, p, p
 
 
-def _geometry(x_shape, channels, out_channels, kernel, stride, padding, dilation, groups, pad_value):
-    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
-    top, bottom, left, right = _padding(padding)
-    n, h, w = x_shape[:3]
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    if h + top + bottom < span_h or w + left + right < span_w:
-        raise ValueError(f"kernel {kh}x{kw} (dilation {dh}x{dw}) does not fit the padded input "
-                         f"{h + top + bottom}x{w + left + right}")
-    geometry = dict(batch=n, in_h=h, in_w=w, in_c=channels, out_c=out_channels, kernel_h=kh, kernel_w=kw,
-                    stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_top=top,
-                    pad_bottom=bottom, pad_left=left, pad_right=right, groups=groups, pad_value=pad_value)
-    out_hw = ((h + top + bottom - span_h) // sh + 1, (w + left + right - span_w) // sw + 1)
-    return geometry, out_hw
+def conv_params(x_shape, channels, out_channels, kernel, stride, padding, dilation, groups, pad_value):
+    """(xnor_conv_params fields, (out_h, out_w)) of a window over NHWC x_shape, from the layer API's
+    arguments (ints or pairs; padding an int, a pair or (top, bottom, left, right)); a ValueError if
+    the kernel does not fit the padded input."""
+    g = ConvGeometry(tuple(x_shape[1:3]), _pair(kernel, "kernel_size"), _pair(stride, "stride"),
+                     _pair(dilation, "dilation"), _padding(padding))
+    if not g.fits:
+        (kh, kw), (dh, dw), (ph, pw) = g.kernel, g.dilation, g.padded_hw
+        raise ValueError(f"kernel {kh}x{kw} (dilation {dh}x{dw}) does not fit the padded input {ph}x{pw}")
+    return g.c_params(x_shape[0], channels, out_channels, groups, pad_value), g.out_hw
 
 
 def _threads(num_threads):
@@ -266,18 +264,19 @@ class BConv2d:
         return prepared
 
     def output_shape(self, x_shape):
-        _, (oh, ow) = self._geometry(x_shape)
+        _, (oh, ow) = self.conv_params(x_shape)
         return (x_shape[0], oh, ow, words_for(self.out_channels) if self.output == "packed" else self.out_channels)
 
-    def _geometry(self, x_shape):
-        return _geometry(x_shape, self.in_channels, self.out_channels, self.kernel_size, self.stride,
-                         self.padding, self.dilation, self.groups, self.pad_value)
+    def conv_params(self, x_shape):
+        """(xnor_conv_params fields, (out_h, out_w)) for packed NHWC input of x_shape."""
+        return conv_params(x_shape, self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                           self.padding, self.dilation, self.groups, self.pad_value)
 
     def _plan(self, backend, shape):
         key = (backend.layout_key(), shape)
         plan = self._plans.get(key)
         if plan is None:
-            geometry, (oh, ow) = self._geometry(shape)
+            geometry, (oh, ow) = self.conv_params(shape)
             probe = _allocate(self.output, (shape[0], oh, ow), self.out_channels)
             run = backend.bconv_plan(self._weights_for(backend, geometry), geometry, self.transform)
             plan = self._plans[key] = (run, probe.shape, probe.dtype)
@@ -339,7 +338,7 @@ def bmaxpool2d(x, channels, kernel_size, *, stride=None, padding=0, dilation=1, 
     ignored.  Returns packed (N, OH, OW, ceil(channels/64))."""
     channels = as_int(channels, "channels", 1)
     x = _packed_nhwc(x, channels)
-    geometry, (oh, ow) = _geometry(x.shape, channels, channels, kernel_size,
+    geometry, (oh, ow) = conv_params(x.shape, channels, channels, kernel_size,
                                    kernel_size if stride is None else stride, padding, dilation, 1, 0)
     out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.uint64)
     if out.size:
@@ -397,18 +396,24 @@ class Conv2d:
         o, _, _, cg = w.shape
         self.bias = None if bias is None else np.asarray(bias)
         depthwise = self.groups > 1 and cg == 1 and o == self.groups
-        self._direct_weights = None
+        # float32 groups-1 or depthwise convs run in C: HWIO / (kh, kw, c) weights and a float32 bias
+        self.direct_weights, self.direct_bias = None, None
         if w.dtype == _F32 and (self.groups == 1 or depthwise) and \
                 (self.bias is None or self.bias.dtype.kind == "f") and hasattr(get_backend(), "conv2d_f32"):
-            self._direct_weights = _direct_conv_weights(w, self.groups)
-            self._direct_bias = None if bias is None else _per_channel(bias, o, "bias")
+            self.direct_weights = _direct_conv_weights(w, self.groups)
+            self.direct_bias = None if bias is None else _per_channel(bias, o, "bias")
         # Winograd-prepared weights, made on the first call whose geometry uses them (they depend on the
         # kernel, strides and channels, not on the input size); shared with with_padding's copies.
         self._prepared = {}
 
     @property
     def uses_blas(self):
-        return self._direct_weights is None
+        return self.direct_weights is None
+
+    def conv_params(self, x_shape):
+        """(xnor_conv_params fields, (out_h, out_w)) for NHWC input of x_shape."""
+        o, kh, kw, _ = self.w.shape
+        return conv_params(x_shape, x_shape[3], o, (kh, kw), self.stride, self.padding, self.dilation, self.groups, 0)
 
     def with_padding(self, padding):
         """The same layer (prepared weights shared) with other padding: auto_pad depends on the input size."""
@@ -423,8 +428,8 @@ class Conv2d:
         o, kh, kw, cg = w.shape
         if c % groups or o % groups or cg != c // groups:
             raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
-        geometry, (oh, ow) = _geometry(x.shape, c, o, (kh, kw), self.stride, self.padding, self.dilation, groups, 0)
-        if self._direct_weights is not None and x.dtype == _F32:
+        geometry, (oh, ow) = self.conv_params(x.shape)
+        if self.direct_weights is not None and x.dtype == _F32:
             out = np.empty((n, oh, ow, o), np.float32)
             backend = get_backend()
             prepared = None
@@ -434,9 +439,9 @@ class Conv2d:
                 # layer it never takes asks C once, not on every call.
                 key = (backend.isa(), oh >= 8 and ow >= 8)
                 if key not in self._prepared:
-                    self._prepared[key] = backend.conv2d_f32_prepare(self._direct_weights, geometry)
+                    self._prepared[key] = backend.conv2d_f32_prepare(self.direct_weights, geometry)
                 prepared = self._prepared[key]
-            backend.conv2d_f32(np.ascontiguousarray(x), self._direct_weights, self._direct_bias, geometry, out,
+            backend.conv2d_f32(np.ascontiguousarray(x), self.direct_weights, self.direct_bias, geometry, out,
                                _threads(num_threads), prepared=prepared)
             return out
         return _conv2d_blas(x, w, self.bias, geometry, oh, ow)
@@ -509,23 +514,20 @@ class Dense:
         if w.ndim != 2:
             raise ValueError(f"w must be (out, k), got shape {w.shape}")
         self.w, self.bias = w, bias
-        self._conv = Conv2d(w[:, None, None, :], bias) if w.dtype == _F32 else None
+        self.conv = Conv2d(w[:, None, None, :], bias) if w.dtype == _F32 else None  # the layer as a 1x1 conv
 
     @property
     def uses_blas(self):
-        return self._conv is None or self._conv.uses_blas
+        return self.conv is None or self.conv.uses_blas
 
     def __call__(self, x, num_threads=None):
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.w.shape[1]:
             raise ValueError(f"x must be (batch, {self.w.shape[1]}), got shape {x.shape}")
-        if self._conv is not None and x.dtype == _F32 and not self._conv.uses_blas:
-            return self._conv(x[:, None, None, :], num_threads).reshape(x.shape[0], -1)
+        if self.conv is not None and x.dtype == _F32 and not self.conv.uses_blas:
+            return self.conv(x[:, None, None, :], num_threads).reshape(x.shape[0], -1)
         y = x @ self.w.T
         return y + self.bias if self.bias is not None else y
-
-
-_POOL_KINDS = {"max": 0, "avg": 1, "avg_include_pad": 2}
 
 
 def pool2d_nhwc(x, kind, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):
@@ -536,10 +538,10 @@ def pool2d_nhwc(x, kind, kernel_size, *, stride=None, padding=0, dilation=1, num
     x = _float_nhwc(x)
     if not hasattr(backend, "pool2d_f32") or x.dtype != _F32:
         return None
-    geometry, (oh, ow) = _geometry(x.shape, x.shape[3], x.shape[3], kernel_size,
+    geometry, (oh, ow) = conv_params(x.shape, x.shape[3], x.shape[3], kernel_size,
                                    kernel_size if stride is None else stride, padding, dilation, 1, 0)
     out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.float32)
-    backend.pool2d_f32(np.ascontiguousarray(x), geometry, _POOL_KINDS[kind], out, _threads(num_threads))
+    backend.pool2d_f32(np.ascontiguousarray(x), geometry, kind, out, _threads(num_threads))
     return out
 
 
@@ -551,7 +553,7 @@ def avg_pool2d(x, kernel_size, *, stride=None, padding=0, count_include_pad=Fals
         return out
     x = _float_nhwc(x)
     kh, kw = _pair(kernel_size, "kernel_size")
-    geometry, (oh, ow) = _geometry(x.shape, x.shape[3], x.shape[3], (kh, kw),
+    geometry, (oh, ow) = conv_params(x.shape, x.shape[3], x.shape[3], (kh, kw),
                                    (kh, kw) if stride is None else stride, padding, 1, 1, 0)
     top, bottom, left, right = (geometry[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
     sh, sw = geometry["stride_h"], geometry["stride_w"]

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include "program.h"
+#include "schema.h"
 
 #define HEADER_BYTES 64
 #define FLAG_PROGRAM 1u
@@ -164,7 +165,7 @@ static xnor_status open_impl(const unsigned char *buf, size_t size, const xnor_m
     uint32_t version = rd32(buf + 8), flags = rd32(buf + 12);
     uint64_t json_off = rd64(buf + 16), json_size = rd64(buf + 24), data_off = rd64(buf + 32), data_size = rd64(buf + 40);
     uint64_t prog_off = rd64(buf + 52), prog_size = rd32(buf + 60);
-    if (version != 1) return fail(err, es, "format version %u, this runtime reads 1", version), XNOR_EINVAL;
+    if (version != 2) return fail(err, es, "format version %u, this runtime reads 2 (convert the model again)", version), XNOR_EINVAL;
     if (flags & ~FLAG_PROGRAM) return fail(err, es, "unknown flags %#x", flags), XNOR_EINVAL;
     if (!(flags & FLAG_PROGRAM))
         return fail(err, es, "the file holds no program for the C runtime: convert the model again with "
@@ -185,9 +186,11 @@ static xnor_status open_impl(const unsigned char *buf, size_t size, const xnor_m
     int64_t c[6];
     for (int i = 0; i < 6; i++) c[i] = word(&v, 1 + (size_t)i);
     if (c[0] < 0 || c[0] > RT_MAX_TENSORS || c[1] < 1 || c[1] > RT_MAX_STEPS || c[2] < 1 || c[2] > RT_MAX_IO ||
-        c[3] < 1 || c[3] > RT_MAX_IO || c[4] < 0 || c[4] > RT_MAX_STRINGS || c[5] < 0 || c[5] > (int64_t)v.prog_words ||
-        word(&v, 7) != 0)
+        c[3] < 1 || c[3] > RT_MAX_IO || c[4] < 0 || c[4] > RT_MAX_STRINGS || c[5] < 0 || c[5] > (int64_t)v.prog_words)
         return fail(err, es, "program counts out of range"), XNOR_EINVAL;
+    if (word(&v, 7) != RT_SCHEMA_HASH)
+        return fail(err, es, "the program was written for another version of the runtime's op schema: convert the "
+                             "model again with this version's `xnorinfer convert`"), XNOR_EINVAL;
     v.n_tensors = (size_t)c[0], v.n_steps = (size_t)c[1], v.n_inputs = (size_t)c[2], v.n_outputs = (size_t)c[3];
     v.n_strings = (size_t)c[4], v.n_step_words = (size_t)c[5];
     size_t step_base = 8 + 12 * v.n_tensors + v.n_inputs + v.n_outputs;

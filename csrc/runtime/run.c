@@ -316,7 +316,8 @@ int rt_check_step(const struct xnor_model *m, rt_step *s, char *err, size_t es, 
         return 1;
     }
     case OP_TRANSPOSE: {
-        NEED(s->n_in == 1 && x && (size_t)s->n_par == x->rank && x->rank >= 1, "transpose takes a permutation of its rank");
+        NEED(s->n_in == 1 && x && s->n_par == XNOR_MAX_RANK && x->rank >= 1, "transpose takes a permutation of its rank");
+        for (size_t d = x->rank; d < XNOR_MAX_RANK; d++) NEED(s->par[d] == 0, "perm entries past the rank must be 0");
         NEED(x->type == y->type && y->rank == x->rank, "transpose keeps type and rank");
         transpose_aux a;
         unsigned seen = 0;

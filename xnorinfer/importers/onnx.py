@@ -10,6 +10,8 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import Graph, Node, ValueInfo
+from ..operators import OPS, parse_attrs
+from ..operators.elementwise import ONNX_DTYPES
 
 MAX_CONSTANT_BYTES = 1 << 31  # a single initializer larger than this is refused
 
@@ -28,16 +30,13 @@ def _load_proto(source):
 
 
 def _value_info(vi):
-    from ..float_ops import onnx_dtype
     t = vi.type.tensor_type
     dims = None
     if t.HasField("shape"):
         dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
-    try:
-        dtype = onnx_dtype(t.elem_type) if t.elem_type else np.dtype(np.float32)
-    except ValueError as exc:
-        raise ModelError(f"value {vi.name!r}: {exc}") from None
-    return ValueInfo(vi.name, dims, dtype)
+    if t.elem_type and t.elem_type not in ONNX_DTYPES:
+        raise ModelError(f"value {vi.name!r}: unsupported ONNX tensor element type {t.elem_type}")
+    return ValueInfo(vi.name, dims, np.dtype(ONNX_DTYPES[t.elem_type]) if t.elem_type else np.dtype(np.float32))
 
 
 def _to_array(tensor, where):
@@ -79,9 +78,9 @@ def _attr(attr, where):
     raise ModelError(f"{where}: attribute {attr.name!r} of type {t} (graphs, sparse tensors) is not supported")
 
 
-def import_onnx(source, supported_ops):
-    """Read an ONNX model (path or bytes) into a Graph.  `supported_ops` is the set of op types the
-    executor can run; every other op is reported in one ModelError."""
+def import_onnx(source):
+    """Read an ONNX model (path or bytes) into a Graph.  Every op type the executor cannot run is
+    reported in one ModelError."""
     model = _load_proto(source)
     opset = 13
     for imp in model.opset_import:
@@ -106,10 +105,11 @@ def import_onnx(source, supported_ops):
                 raise ModelError(f"{where}: unsupported Constant form {sorted(attrs)}")
             constants[n.output[0]] = np.asarray(value)
             continue
-        if n.op_type not in supported_ops:
+        if n.op_type not in OPS:
             unsupported.append(f"{n.op_type} ({n.name or f'node {i}'})")
-        attrs["_opset"] = opset
-        nodes.append(Node(n.op_type, list(n.input), list(n.output), attrs, n.name or f"{n.op_type}_{i}"))
+            continue
+        nodes.append(Node(n.op_type, list(n.input), list(n.output), parse_attrs(n.op_type, attrs, where, opset),
+                          n.name or f"{n.op_type}_{i}"))
     if unsupported:
         raise ModelError(f"unsupported operators: {', '.join(unsupported)}")
     inputs = [_value_info(vi) for vi in g.input if vi.name not in constants]
@@ -117,22 +117,5 @@ def import_onnx(source, supported_ops):
     if not outputs:
         raise ModelError("the model has no outputs")
     graph = Graph(nodes, inputs, outputs, constants, g.name or "graph")
-    _check_references(graph)
+    graph.check_references()
     return graph
-
-
-def _check_references(graph):
-    """Every input of every node must be produced earlier (or be a graph input or constant)."""
-    known = set(graph.constants) | {v.name for v in graph.inputs}
-    for node in graph.nodes:
-        for name in node.inputs:
-            if name and name not in known:
-                raise ModelError(f"node {node.name!r} ({node.op}) reads {name!r}, which nothing produced before it "
-                                 "(the graph is not in topological order, or the value is missing)")
-        for name in node.outputs:
-            if name in known and name:
-                raise ModelError(f"value {name!r} is produced twice (node {node.name!r})")
-            known.add(name)
-    for v in graph.outputs:
-        if v.name not in known:
-            raise ModelError(f"graph output {v.name!r} is never produced")

@@ -12,8 +12,10 @@ LCE ops become ordinary IR:
 """
 import numpy as np
 
+from ..conv_geometry import same_pads, to_onnx_pads
 from ..errors import ModelError
 from ..ir import Graph, Node, ValueInfo
+from ..operators import parse_attrs
 
 _NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_, 7: np.int16,
        9: np.int8, 10: np.float64}
@@ -85,7 +87,7 @@ class _Builder:
         return name
 
     def emit(self, op, inputs, outputs, name, **attrs):
-        self.nodes.append(Node(op, list(inputs), list(outputs), dict(attrs, _opset=13), name))
+        self.nodes.append(Node(op, list(inputs), list(outputs), parse_attrs(op, attrs, f"operator {name}"), name))
 
     def channel_const(self, arr, rank):
         """A constant broadcast along NHWC's last axis, as the IR's NCHW needs it."""
@@ -110,15 +112,10 @@ class _Builder:
 
 
 def _padding_pads(in_hw, kernel, strides, dilations, padding):
-    """Explicit (top, left, bottom, right) of TF SAME / VALID for a static input size."""
+    """ONNX `pads` of TFLite's Padding (0 SAME, 1 VALID) for a static input size."""
     if padding == 1:  # VALID
         return [0, 0, 0, 0]
-    pads = []
-    for size, k, s, d in zip(in_hw, kernel, strides, dilations):
-        out = -(-size // s)
-        total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
-        pads.append((total // 2, total - total // 2))
-    return [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+    return list(to_onnx_pads(same_pads(in_hw, kernel, strides, dilations)))
 
 
 def _flex(op):
@@ -142,7 +139,7 @@ def _unpack_lce_filter(words, channels_in):
     return np.ascontiguousarray((1.0 - 2.0 * bits).astype(np.float32).transpose(0, 3, 1, 2))
 
 
-def import_tflite(source, supported_ops):
+def import_tflite(source):
     import tflite
     buf = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()
     if len(buf) < 8 or buf[4:8] != b"TFL3":
@@ -167,6 +164,7 @@ def _convert(b):
         code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
         codes.append(oc.CustomCode().decode() if code == B.CUSTOM else code)
     names = {v: k for k, v in vars(B).items() if k.isupper()}
+    handlers = _handlers(B)
     inputs, outputs = [], []
     for i in g.InputsAsNumpy():
         t, shape = b.tensor(int(i))
@@ -185,12 +183,14 @@ def _convert(b):
         outs = [int(v) for v in op.OutputsAsNumpy()]
         label = code if isinstance(code, str) else names.get(code, str(code))
         name = f"{label}_{k}"
+        handler = handlers.get(code)
+        if handler is None:
+            unsupported.append(f"{label} ({name})")
+            continue
         try:
-            handled = _op(b, code, op, ins, outs, name)
+            handler(_Op(b, code, op, ins, outs, name))
         except (ValueError, IndexError, KeyError, TypeError) as exc:
             raise ModelError(f"operator {name}: {exc}") from None
-        if not handled:
-            unsupported.append(f"{label} ({name})")
     if unsupported:
         raise ModelError(f"unsupported operators: {', '.join(unsupported)}")
     for i in g.OutputsAsNumpy():
@@ -202,8 +202,7 @@ def _convert(b):
             b.emit("Identity", [b.value(int(i))], [name], f"{name}_out")
         outputs.append(ValueInfo(name, tuple(None if d < 0 else d for d in shape), np.dtype(_NP.get(t.Type(), np.float32))))
     graph = Graph(b.nodes, inputs, outputs, b.constants, "tflite")
-    from .onnx import _check_references
-    _check_references(graph)
+    graph.check_references()
     return graph
 
 
@@ -216,182 +215,222 @@ def _options(op, cls):
     return opts
 
 
-def _op(b, code, op, ins, outs, name):  # noqa: C901 - one branch per operator, as the schema lists them
-    tfl = b.tfl
-    B = tfl.BuiltinOperator
-    x = b.value(ins[0]) if ins else None
-    out = b.value(outs[0])
-    rank = b.rank.get(x, 0)
-    if code in (B.CONV_2D, B.DEPTHWISE_CONV_2D):
-        depthwise = code == B.DEPTHWISE_CONV_2D
-        o = _options(op, tfl.DepthwiseConv2DOptions if depthwise else tfl.Conv2DOptions)
-        w = b.data(ins[1])
-        bias = b.data(ins[2]) if len(ins) > 2 and ins[2] >= 0 else None
-        _, xshape = b.tensor(ins[0])
-        if w is None:
-            raise ValueError("weights must be constant")
-        if depthwise:  # (1, KH, KW, C*M) -> (C*M, 1, KH, KW), one group per input channel
-            groups = xshape[3]
-            w = np.ascontiguousarray(w.reshape(w.shape[1], w.shape[2], -1).transpose(2, 0, 1)[:, None])
-        else:
-            groups = 1
-            w = np.ascontiguousarray(w.transpose(0, 3, 1, 2))
-        strides, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
-        pads = _padding_pads(xshape[1:3], w.shape[2:], strides, dil, o.Padding())
-        args = [x, b.const(w.astype(np.float32), "w")] + ([b.const(bias.astype(np.float32), "b")] if bias is not None else [])
-        y = b.fresh(name)
-        b.emit("Conv", args, [y], name, strides=strides, dilations=dil, pads=pads, group=groups,
-               kernel_shape=list(w.shape[2:]))
-        b.emit("Identity", [b.activation(y, o.FusedActivationFunction(), name)], [out], name + "_out")
-    elif code in (B.MAX_POOL_2D, B.AVERAGE_POOL_2D):
-        o = _options(op, tfl.Pool2DOptions)
-        _, xshape = b.tensor(ins[0])
-        kernel, strides = [o.FilterHeight(), o.FilterWidth()], [o.StrideH(), o.StrideW()]
-        pads = _padding_pads(xshape[1:3], kernel, strides, [1, 1], o.Padding())
-        y = b.fresh(name)
-        b.emit("MaxPool" if code == B.MAX_POOL_2D else "AveragePool", [x], [y], name, kernel_shape=kernel,
-               strides=strides, pads=pads, count_include_pad=0)
-        b.emit("Identity", [b.activation(y, o.FusedActivationFunction(), name)], [out], name + "_out")
-    elif code in (B.ADD, B.MUL, B.SUB):
-        cls = {B.ADD: tfl.AddOptions, B.MUL: tfl.MulOptions, B.SUB: tfl.SubOptions}[code]
-        o = _options(op, cls) if op.BuiltinOptions() is not None else None
-        other = b.value(ins[1])
-        r = max(rank, b.rank.get(other, 0))
-        args = []
-        for v in (x, other):
-            if v in b.constants:
-                v = b.const(b.channel_const(b.constants[v], r).astype(np.float32), "k")
-            args.append(v)
-        y = b.fresh(name)
-        b.emit({B.ADD: "Add", B.MUL: "Mul", B.SUB: "Sub"}[code], args, [y], name)
-        act = o.FusedActivationFunction() if o is not None else 0
-        b.emit("Identity", [b.activation(y, act, name)], [out], name + "_out")
-    elif code == B.MEAN:
-        axes = [int(a) for a in b.data(ins[1]).reshape(-1)]
-        keep = _options(op, tfl.ReducerOptions).KeepDims()
-        if rank == 4:
-            axes = [_NHWC_TO_NCHW_AXIS[a] for a in axes]
-        b.emit("ReduceMean", [x], [out], name, axes=axes, keepdims=int(keep))
-    elif code == B.PAD or code == B.PADV2:
-        pads = b.data(ins[1]).astype(np.int64).reshape(-1, 2)
-        if rank == 4:
-            pads = pads[[0, 3, 1, 2]]
-        value = b.data(ins[2]).reshape(-1)[0] if len(ins) > 2 else 0.0
-        b.emit("Pad", [x, b.const(np.concatenate([pads[:, 0], pads[:, 1]]), "pads"), b.const(np.float32(value), "v")],
-               [out], name, mode="constant")
-    elif code == B.RESHAPE:
-        _, oshape = b.tensor(outs[0])
-        src = x
-        if rank == 4:  # TFLite flattens NHWC
-            src = b.fresh(name + "_nhwc")
-            b.emit("Transpose", [x], [src], name + "_to_nhwc", perm=[0, 2, 3, 1])
-        target = [0 if i == 0 else d for i, d in enumerate(oshape)]
-        if len(oshape) == 4:
-            y = b.fresh(name)
-            b.emit("Reshape", [src, b.const(np.array(target, np.int64), "shape")], [y], name)
-            b.emit("Transpose", [y], [out], name + "_to_nchw", perm=[0, 3, 1, 2])
-        else:
-            b.emit("Reshape", [src, b.const(np.array(target, np.int64), "shape")], [out], name)
-    elif code == B.CONCATENATION:
-        o = _options(op, tfl.ConcatenationOptions)
-        axis = _NHWC_TO_NCHW_AXIS[o.Axis()] if rank == 4 else o.Axis()
-        y = b.fresh(name)
-        b.emit("Concat", [b.value(i) for i in ins], [y], name, axis=axis)
-        b.emit("Identity", [b.activation(y, o.FusedActivationFunction(), name)], [out], name + "_out")
-    elif code == B.FULLY_CONNECTED:
-        o = _options(op, tfl.FullyConnectedOptions)
-        w = b.data(ins[1])
-        if w is None:
-            raise ValueError("weights must be constant")
-        src = x
-        if rank != 2:
-            src = b.fresh(name + "_flat")
-            if rank == 4:
-                nhwc = b.fresh(name + "_nhwc")
-                b.emit("Transpose", [x], [nhwc], name + "_to_nhwc", perm=[0, 2, 3, 1])
-                x = nhwc
-            b.emit("Reshape", [x, b.const(np.array([-1, w.shape[1]], np.int64), "shape")], [src], name + "_flatten")
-        args = [src, b.const(w.astype(np.float32), "w")]
-        if len(ins) > 2 and ins[2] >= 0 and b.data(ins[2]) is not None:
-            args.append(b.const(b.data(ins[2]).astype(np.float32), "b"))
-        y = b.fresh(name)
-        b.emit("Gemm", args, [y], name, transB=1)
-        b.emit("Identity", [b.activation(y, o.FusedActivationFunction(), name)], [out], name + "_out")
-    elif code == B.SOFTMAX:
-        beta = _options(op, tfl.SoftmaxOptions).Beta()
-        src = x
-        if beta != 1.0:
-            src = b.fresh(name + "_scaled")
-            b.emit("Mul", [x, b.const(np.float32(beta), "beta")], [src], name + "_beta")
-        b.emit("Softmax", [src], [out], name, axis=-1)
-    elif code in (B.RELU, B.RELU6, B.LOGISTIC, B.TANH):
-        if code == B.RELU6:
-            b.emit("Clip", [x, b.const(np.float32(0)), b.const(np.float32(6))], [out], name)
-        else:
-            b.emit({B.RELU: "Relu", B.LOGISTIC: "Sigmoid", B.TANH: "Tanh"}[code], [x], [out], name)
-    elif code == "LceQuantize":
-        ge = b.fresh(name + "_ge")
-        b.emit("GreaterOrEqual", [x, b.const(np.float32(0), "zero")], [ge], name + "_ge")
-        b.emit("Where", [ge, b.const(np.float32(1), "one"), b.const(np.float32(-1), "mone")], [out], name)
-        b.rank[out] = rank
-    elif code == "LceDequantize":
-        b.emit("Identity", [x], [out], name)
-    elif code == "LceBMaxPool2d":
-        o = _flex(op)
-        _, xshape = b.tensor(ins[0])
-        kernel = [int(o["filter_height"]), int(o["filter_width"])]
-        strides = [int(o["stride_height"]), int(o["stride_width"])]
-        pads = _padding_pads(xshape[1:3], kernel, strides, [1, 1], int(o.get("padding", 1)) if not isinstance(o.get("padding"), str) else (0 if o["padding"] == "SAME" else 1))
-        b.emit("MaxPool", [x], [out], name, kernel_shape=kernel, strides=strides, pads=pads)
-    elif code == "LceBconv2d":
-        _lce_bconv(b, op, ins, outs, name, x, out)
+class _Op:
+    """One operator being converted: its builder, code, options and tensors."""
+
+    def __init__(self, b, code, op, ins, outs, name):
+        self.b, self.code, self.op, self.ins, self.outs, self.name = b, code, op, ins, outs, name
+        self.x = b.value(ins[0]) if ins else None
+        self.out = b.value(outs[0])
+        self.rank = b.rank.get(self.x, 0)
+
+    def options(self, cls):
+        return _options(self.op, getattr(self.b.tfl, cls))
+
+    def input_hw(self):
+        return self.b.tensor(self.ins[0])[1][1:3]
+
+    def finish(self, y, activation):
+        """out = the fused activation of y."""
+        self.b.emit("Identity", [self.b.activation(y, activation, self.name)], [self.out], self.name + "_out")
+
+
+def _conv(o):
+    b, B = o.b, o.b.tfl.BuiltinOperator
+    depthwise = o.code == B.DEPTHWISE_CONV_2D
+    opts = o.options("DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
+    w = b.data(o.ins[1])
+    bias = b.data(o.ins[2]) if len(o.ins) > 2 and o.ins[2] >= 0 else None
+    if w is None:
+        raise ValueError("weights must be constant")
+    if depthwise:  # (1, KH, KW, C*M) -> (C*M, 1, KH, KW), one group per input channel
+        groups = b.tensor(o.ins[0])[1][3]
+        w = np.ascontiguousarray(w.reshape(w.shape[1], w.shape[2], -1).transpose(2, 0, 1)[:, None])
     else:
-        return False
-    return True
+        groups = 1
+        w = np.ascontiguousarray(w.transpose(0, 3, 1, 2))
+    strides, dil = [opts.StrideH(), opts.StrideW()], [opts.DilationHFactor(), opts.DilationWFactor()]
+    pads = _padding_pads(o.input_hw(), w.shape[2:], strides, dil, opts.Padding())
+    args = [o.x, b.const(w.astype(np.float32), "w")] + ([b.const(bias.astype(np.float32), "b")] if bias is not None else [])
+    y = b.fresh(o.name)
+    b.emit("Conv", args, [y], o.name, strides=strides, dilations=dil, pads=pads, group=groups,
+           kernel_shape=list(w.shape[2:]))
+    o.finish(y, opts.FusedActivationFunction())
 
 
-def _lce_bconv(b, op, ins, outs, name, x, out):
-    o = _flex(op)
-    channels_in = int(o["channels_in"])
-    words = b.data(ins[1])
+def _pool(o):
+    opts = o.options("Pool2DOptions")
+    kernel, strides = [opts.FilterHeight(), opts.FilterWidth()], [opts.StrideH(), opts.StrideW()]
+    pads = _padding_pads(o.input_hw(), kernel, strides, [1, 1], opts.Padding())
+    y = o.b.fresh(o.name)
+    op = "MaxPool" if o.code == o.b.tfl.BuiltinOperator.MAX_POOL_2D else "AveragePool"
+    o.b.emit(op, [o.x], [y], o.name, kernel_shape=kernel, strides=strides, pads=pads, count_include_pad=0)
+    o.finish(y, opts.FusedActivationFunction())
+
+
+def _arith(o):
+    b, B = o.b, o.b.tfl.BuiltinOperator
+    kind = {B.ADD: ("Add", "AddOptions"), B.MUL: ("Mul", "MulOptions"), B.SUB: ("Sub", "SubOptions")}[o.code]
+    opts = o.options(kind[1]) if o.op.BuiltinOptions() is not None else None
+    other = b.value(o.ins[1])
+    r = max(o.rank, b.rank.get(other, 0))
+    args = [b.const(b.channel_const(b.constants[v], r).astype(np.float32), "k") if v in b.constants else v
+            for v in (o.x, other)]
+    y = b.fresh(o.name)
+    b.emit(kind[0], args, [y], o.name)
+    o.finish(y, opts.FusedActivationFunction() if opts is not None else 0)
+
+
+def _mean(o):
+    axes = [int(a) for a in o.b.data(o.ins[1]).reshape(-1)]
+    keep = o.options("ReducerOptions").KeepDims()
+    if o.rank == 4:
+        axes = [_NHWC_TO_NCHW_AXIS[a] for a in axes]
+    o.b.emit("ReduceMean", [o.x], [o.out], o.name, axes=axes, keepdims=int(keep))
+
+
+def _pad(o):
+    b = o.b
+    pads = b.data(o.ins[1]).astype(np.int64).reshape(-1, 2)
+    if o.rank == 4:
+        pads = pads[[0, 3, 1, 2]]
+    value = b.data(o.ins[2]).reshape(-1)[0] if len(o.ins) > 2 else 0.0
+    b.emit("Pad", [o.x, b.const(np.concatenate([pads[:, 0], pads[:, 1]]), "pads"), b.const(np.float32(value), "v")],
+           [o.out], o.name, mode="constant")
+
+
+def _reshape(o):
+    b, oshape = o.b, o.b.tensor(o.outs[0])[1]
+    src = o.x
+    if o.rank == 4:  # TFLite flattens NHWC
+        src = b.fresh(o.name + "_nhwc")
+        b.emit("Transpose", [o.x], [src], o.name + "_to_nhwc", perm=[0, 2, 3, 1])
+    target = b.const(np.array([0 if i == 0 else d for i, d in enumerate(oshape)], np.int64), "shape")
+    if len(oshape) == 4:
+        y = b.fresh(o.name)
+        b.emit("Reshape", [src, target], [y], o.name)
+        b.emit("Transpose", [y], [o.out], o.name + "_to_nchw", perm=[0, 3, 1, 2])
+    else:
+        b.emit("Reshape", [src, target], [o.out], o.name)
+
+
+def _concat(o):
+    opts = o.options("ConcatenationOptions")
+    axis = _NHWC_TO_NCHW_AXIS[opts.Axis()] if o.rank == 4 else opts.Axis()
+    y = o.b.fresh(o.name)
+    o.b.emit("Concat", [o.b.value(i) for i in o.ins], [y], o.name, axis=axis)
+    o.finish(y, opts.FusedActivationFunction())
+
+
+def _fully_connected(o):
+    b = o.b
+    opts = o.options("FullyConnectedOptions")
+    w = b.data(o.ins[1])
+    if w is None:
+        raise ValueError("weights must be constant")
+    src, x = o.x, o.x
+    if o.rank != 2:
+        src = b.fresh(o.name + "_flat")
+        if o.rank == 4:
+            x = b.fresh(o.name + "_nhwc")
+            b.emit("Transpose", [o.x], [x], o.name + "_to_nhwc", perm=[0, 2, 3, 1])
+        b.emit("Reshape", [x, b.const(np.array([-1, w.shape[1]], np.int64), "shape")], [src], o.name + "_flatten")
+    args = [src, b.const(w.astype(np.float32), "w")]
+    if len(o.ins) > 2 and o.ins[2] >= 0 and b.data(o.ins[2]) is not None:
+        args.append(b.const(b.data(o.ins[2]).astype(np.float32), "b"))
+    y = b.fresh(o.name)
+    b.emit("Gemm", args, [y], o.name, transB=1)
+    o.finish(y, opts.FusedActivationFunction())
+
+
+def _softmax(o):
+    beta = o.options("SoftmaxOptions").Beta()
+    src = o.x
+    if beta != 1.0:
+        src = o.b.fresh(o.name + "_scaled")
+        o.b.emit("Mul", [o.x, o.b.const(np.float32(beta), "beta")], [src], o.name + "_beta")
+    o.b.emit("Softmax", [src], [o.out], o.name, axis=-1)
+
+
+def _activation(o):
+    B = o.b.tfl.BuiltinOperator
+    if o.code == B.RELU6:
+        o.b.emit("Clip", [o.x, o.b.const(np.float32(0)), o.b.const(np.float32(6))], [o.out], o.name)
+    else:
+        o.b.emit({B.RELU: "Relu", B.LOGISTIC: "Sigmoid", B.TANH: "Tanh"}[o.code], [o.x], [o.out], o.name)
+
+
+def _lce_quantize(o):
+    b = o.b
+    ge = b.fresh(o.name + "_ge")
+    b.emit("GreaterOrEqual", [o.x, b.const(np.float32(0), "zero")], [ge], o.name + "_ge")
+    b.emit("Where", [ge, b.const(np.float32(1), "one"), b.const(np.float32(-1), "mone")], [o.out], o.name)
+    b.rank[o.out] = o.rank
+
+
+def _lce_dequantize(o):
+    o.b.emit("Identity", [o.x], [o.out], o.name)
+
+
+def _lce_bmaxpool(o):
+    opts = _flex(o.op)
+    kernel = [int(opts["filter_height"]), int(opts["filter_width"])]
+    strides = [int(opts["stride_height"]), int(opts["stride_width"])]
+    pads = _padding_pads(o.input_hw(), kernel, strides, [1, 1], _lce_padding(opts))
+    o.b.emit("MaxPool", [o.x], [o.out], o.name, kernel_shape=kernel, strides=strides, pads=pads)
+
+
+def _lce_padding(opts):
+    """LCE's padding option as TFLite's Padding code (0 SAME, 1 VALID): an int or a string."""
+    padding = opts.get("padding", 1)
+    return (0 if padding == "SAME" else 1) if isinstance(padding, str) else int(padding)
+
+
+def _handlers(B):
+    """Operator code (builtin) or custom name -> its converter."""
+    table = {B.CONV_2D: _conv, B.DEPTHWISE_CONV_2D: _conv, B.MAX_POOL_2D: _pool, B.AVERAGE_POOL_2D: _pool,
+             B.ADD: _arith, B.MUL: _arith, B.SUB: _arith, B.MEAN: _mean, B.PAD: _pad, B.PADV2: _pad,
+             B.RESHAPE: _reshape, B.CONCATENATION: _concat, B.FULLY_CONNECTED: _fully_connected, B.SOFTMAX: _softmax}
+    table.update({code: _activation for code in (B.RELU, B.RELU6, B.LOGISTIC, B.TANH)})
+    table.update(LceQuantize=_lce_quantize, LceDequantize=_lce_dequantize, LceBMaxPool2d=_lce_bmaxpool,
+                 LceBconv2d=_lce_bconv)
+    return table
+
+
+def _lce_bconv(o):
+    b, opts, name = o.b, _flex(o.op), o.name
+    channels_in = int(opts["channels_in"])
+    words = b.data(o.ins[1])
     if words is None:
         raise ValueError("the filter must be constant")
     w = _unpack_lce_filter(words, channels_in)  # (O, C, KH, KW), +-1
-    groups = int(o.get("groups", 1) or 1)
-    if groups != 1:
+    if int(opts.get("groups", 1) or 1) != 1:
         raise ValueError("grouped LceBconv2d is not supported yet")
-    _, xshape = b.tensor(ins[0])
-    strides = [int(o.get("stride_height", 1)), int(o.get("stride_width", 1))]
-    dil = [int(o.get("dilation_height_factor", 1)), int(o.get("dilation_width_factor", 1))]
-    padding = o.get("padding", 1)
-    padding = (0 if padding == "SAME" else 1) if isinstance(padding, str) else int(padding)
-    pads = _padding_pads(xshape[1:3], w.shape[2:], strides, dil, padding)
-    src = x
-    conv_pads = pads
-    if any(pads) and int(o.get("pad_values", 0)) == 1:  # Larq's pad_values=1: the padded input is +1
+    strides = [int(opts.get("stride_height", 1)), int(opts.get("stride_width", 1))]
+    dil = [int(opts.get("dilation_height_factor", 1)), int(opts.get("dilation_width_factor", 1))]
+    pads = _padding_pads(o.input_hw(), w.shape[2:], strides, dil, _lce_padding(opts))
+    src, conv_pads = o.x, pads
+    if any(pads) and int(opts.get("pad_values", 0)) == 1:  # Larq's pad_values=1: the padded input is +1
         src = b.fresh(name + "_padded")
-        onnx_pads = [0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]]
-        b.emit("Pad", [x, b.const(np.array(onnx_pads, np.int64), "pads"), b.const(np.float32(1), "one")], [src],
-               name + "_pad", mode="constant")
+        top, left, bottom, right = pads
+        b.emit("Pad", [o.x, b.const(np.array([0, 0, top, left, 0, 0, bottom, right], np.int64), "pads"),
+                       b.const(np.float32(1), "one")], [src], name + "_pad", mode="constant")
         conv_pads = [0, 0, 0, 0]
     acc = b.fresh(name + "_acc")
     b.emit("Conv", [src, b.const(w, "w")], [acc], name, strides=strides, dilations=dil, pads=conv_pads,
            group=1, kernel_shape=list(w.shape[2:]))
-    k = channels_in * w.shape[2] * w.shape[3]
-    out_tensor, _ = b.tensor(outs[0])
-    act = int(o.get("fused_activation_function", 0))
-    if out_tensor.Type() == 0:  # float output: clamp(acc) * multiplier + bias
-        y = b.activation(acc, act, name)
-        mult, bias = b.data(ins[2]), b.data(ins[3])
+    if b.tensor(o.outs[0])[0].Type() == 0:  # float output: clamp(acc) * multiplier + bias
+        y = b.activation(acc, int(opts.get("fused_activation_function", 0)), name)
+        mult, bias = b.data(o.ins[2]), b.data(o.ins[3])
         scaled = b.fresh(name + "_mul")
         b.emit("Mul", [y, b.const(mult.astype(np.float32).reshape(-1, 1, 1), "mult")], [scaled], name + "_mul")
-        b.emit("Add", [scaled, b.const(bias.astype(np.float32).reshape(-1, 1, 1), "bias")], [out], name + "_bias")
+        b.emit("Add", [scaled, b.const(bias.astype(np.float32).reshape(-1, 1, 1), "bias")], [o.out], name + "_bias")
     else:  # bit-packed output: -1 where the XOR-popcount count exceeds the threshold
-        thresholds = b.data(ins[4]).astype(np.int64).reshape(-1)
+        k = channels_in * w.shape[2] * w.shape[3]
+        thresholds = b.data(o.ins[4]).astype(np.int64).reshape(-1)
         # popcount > t  <=>  acc = k - 2 popcount < k - 2 t
-        z = b.fresh(name + "_z")
+        z, lt = b.fresh(name + "_z"), b.fresh(name + "_lt")
         b.emit("Sub", [acc, b.const((k - 2 * thresholds).astype(np.float32).reshape(-1, 1, 1), "thr")], [z], name + "_thr")
-        lt = b.fresh(name + "_lt")
         b.emit("Less", [z, b.const(np.float32(0), "zero")], [lt], name + "_lt")
-        b.emit("Where", [lt, b.const(np.float32(-1), "mone"), b.const(np.float32(1), "one")], [out], name + "_sign")
-    b.rank[out] = 4
+        b.emit("Where", [lt, b.const(np.float32(-1), "mone"), b.const(np.float32(1), "one")], [o.out], name + "_sign")
+    b.rank[o.out] = 4

@@ -159,7 +159,9 @@ class CBackend:
         return prepared
 
     def pool2d_f32(self, x, geometry, kind, out, num_threads):
+        """kind: "max", "avg" or "avg_include_pad" (xnor_pool_kind)."""
         fb = self.ffi.from_buffer
+        kind = getattr(self.lib, "XNOR_POOL_" + kind.upper())
         status = self.lib.xnor_pool2d_f32(fb("float[]", x), self._conv_params(geometry), kind, fb("float[]", out),
                                           num_threads)
         if status:

@@ -3,8 +3,8 @@ constants) and dead-node elimination."""
 import numpy as np
 
 from ..errors import ModelError
-from ..float_ops import OPS
-from ..ir import Graph, Node
+from ..ir import Graph
+from ..operators import evaluate
 
 MAX_FOLDED_BYTES = 1 << 28  # a folded constant larger than this is a hostile or broken model
 
@@ -13,10 +13,9 @@ def fold_constants(graph: Graph) -> Graph:
     g = graph.copy()
     kept = []
     for node in g.nodes:
-        args = [n for n in node.inputs if n]
-        if node.op in OPS and all(n in g.constants for n in args):
+        if all(n in g.constants for n in node.inputs if n):
             try:
-                values = OPS[node.op]([g.constants[n] if n else None for n in node.inputs], node.attrs)
+                values = evaluate(node, [g.constants[n] if n else None for n in node.inputs])
             except (ValueError, TypeError, IndexError, KeyError, MemoryError) as exc:
                 raise ModelError(f"node {node.name!r} ({node.op}) fails on its constant inputs: {exc}") from None
             for name, value in zip(node.outputs, values):
@@ -30,15 +29,6 @@ def fold_constants(graph: Graph) -> Graph:
     return eliminate_dead_nodes(g)
 
 
-def nested_nodes(node):
-    """Nodes a fused node carries in its attributes (ops it runs itself, or in a float fallback)."""
-    for value in node.attrs.values():
-        values = value.values() if isinstance(value, dict) else [value]
-        for v in values:
-            if isinstance(v, list):
-                yield from (n for n in v if isinstance(n, Node))
-
-
 def eliminate_dead_nodes(graph: Graph) -> Graph:
     needed = set(graph.output_names())
     kept = []
@@ -46,7 +36,7 @@ def eliminate_dead_nodes(graph: Graph) -> Graph:
         if any(o in needed for o in node.outputs):
             kept.append(node)
             needed.update(n for n in node.inputs if n)
-            for inner in nested_nodes(node):
+            for inner in node.carried_nodes():
                 needed.update(n for n in inner.inputs if n)
     g = graph.copy()
     g.nodes = kept[::-1]

@@ -25,7 +25,7 @@ def cancel_transposes(graph):
         for first in g.nodes:
             if first.op != "Transpose":
                 continue
-            perm = first.attrs.get("perm")
+            perm = first.attrs.perm
             if perm is None:
                 continue
             chain, value = [], first.outputs[0]
@@ -46,7 +46,7 @@ def cancel_transposes(graph):
             if not chain or len(users) != 1 or users[0].op != "Transpose" or value in outputs:
                 continue
             last = users[0]
-            q = last.attrs.get("perm")
+            q = last.attrs.perm
             if q is None or [perm[i] for i in q] != list(range(len(perm))):
                 continue
             # rewire: the chain reads the first Transpose's input; the last Transpose's users read the chain

@@ -12,13 +12,17 @@ activation inputs have one; everything else reads the NCHW value, materialised b
 first time something needs it.  A Transpose that only converts between the two layouts (TFLite's
 graph input and output, tf2onnx's islands) becomes a renaming.  Identity nodes disappear.
 
-Nodes that run in NHWC carry attrs["_nhwc"] = 1; their pads, strides and kernel shapes still name
+Nodes that run in NHWC have attrs.nhwc set (the ops whose meaning depends on the layout: Conv, pools,
+global pools, the binary edges); their pads, strides and kernel shapes still name
 (H, W) as ONNX orders them.  Constants that broadcast against an NHWC operand are permuted, channel
 axes and pads remapped; float Conv weights are stored OHWI.
 """
+import dataclasses
+
 import numpy as np
 
-from ..ir import Node
+from ..ir import Node, NoAttrs
+from ..operators.tensor import TransposeAttrs
 
 TO_NHWC = [0, 2, 3, 1]
 TO_NCHW = [0, 3, 1, 2]
@@ -35,7 +39,7 @@ _REDUCES = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"}
 
 def _is_2d_spatial(node, graph):
     if node.op in _POOLS:
-        return len(node.attrs.get("kernel_shape", [])) == 2 and node.attrs.get("storage_order", 0) == 0 and \
+        return len(node.attrs.kernel_shape or ()) == 2 and node.attrs.storage_order == 0 and \
             len(node.outputs) == 1
     if node.op == "Conv":
         w = graph.constants.get(node.inputs[1]) if len(node.inputs) > 1 else None
@@ -51,6 +55,13 @@ def _nhwc_const(c):
     if c.ndim > 4:
         return None
     return np.ascontiguousarray(c.reshape((1,) * (4 - c.ndim) + c.shape).transpose(TO_NHWC))
+
+
+def in_nhwc(attrs, **changes):
+    """The attributes of a node that now runs on NHWC activations (with `changes`)."""
+    if any(f.name == "nhwc" for f in dataclasses.fields(attrs)):
+        changes["nhwc"] = True
+    return attrs.replace(**changes) if changes else attrs
 
 
 class _Rewriter:
@@ -77,7 +88,7 @@ class _Rewriter:
         """The value itself (materialised from its twin by one Transpose the first time)."""
         v = self.name(v)
         if v and v not in self.plain:
-            self.nodes.append(Node("Transpose", [self.twin[v]], [v], {"perm": TO_NCHW}, f"{v}_to_nchw"))
+            self.nodes.append(Node("Transpose", [self.twin[v]], [v], TransposeAttrs(tuple(TO_NCHW)), f"{v}_to_nchw"))
             self.plain.add(v)
         return v
 
@@ -86,17 +97,17 @@ class _Rewriter:
         v = self.name(v)
         if v not in self.twin:
             twin = self.g.fresh_name(v + "@nhwc")
-            self.nodes.append(Node("Transpose", [v], [twin], {"perm": TO_NHWC}, f"{v}_to_nhwc"))
+            self.nodes.append(Node("Transpose", [v], [twin], TransposeAttrs(tuple(TO_NHWC)), f"{v}_to_nhwc"))
             self.twin[v] = twin
             self.plain.add(twin)
         return self.twin[v]
 
-    def emit_nhwc(self, node, inputs, extra=None):
-        """node, run on NHWC inputs; its (first) output becomes a twin."""
+    def emit_nhwc(self, node, inputs, **changes):
+        """node, run on NHWC inputs (its attributes `changes`d); its (first) output becomes a twin."""
         out = node.outputs[0]
         twin = self.g.fresh_name(out + "@nhwc")
-        attrs = dict(node.attrs, _nhwc=1, **(extra or {}))
-        self.nodes.append(Node(node.op, inputs, [twin] + node.outputs[1:], attrs, node.name, node.why))
+        self.nodes.append(Node(node.op, inputs, [twin] + node.outputs[1:], in_nhwc(node.attrs, **changes), node.name,
+                               node.why))
         self.twin[out] = twin
         self.plain.update([twin] + node.outputs[1:])  # a twin is an array in its own right too
 
@@ -131,16 +142,16 @@ class _Rewriter:
         if op == "Identity" and node.outputs[0] not in self.outputs:
             self.alias[node.outputs[0]] = self.name(node.inputs[0])
             return
-        if op == "Transpose" and node.attrs.get("perm") is not None and len(node.attrs["perm"]) == 4:
-            x, perm = self.name(node.inputs[0]), list(node.attrs["perm"])
+        if op == "Transpose" and node.attrs.perm is not None and len(node.attrs.perm) == 4:
+            x, perm = self.name(node.inputs[0]), list(node.attrs.perm)
             out = node.outputs[0]
             if x in self.twin:  # out = twin.transpose(composite)
                 composite = [TO_NCHW[p] for p in perm]
                 if composite == [0, 1, 2, 3] and out not in self.outputs:
                     self.alias[out] = self.twin[x]
                     return
-                self.nodes.append(Node("Identity", [self.twin[x]], [out], {}, node.name) if composite == [0, 1, 2, 3]
-                                  else Node("Transpose", [self.twin[x]], [out], {"perm": composite}, node.name))
+                self.nodes.append(Node("Identity", [self.twin[x]], [out], NoAttrs(), node.name) if composite == [0, 1, 2, 3]
+                                  else Node("Transpose", [self.twin[x]], [out], TransposeAttrs(tuple(composite)), node.name))
                 self.plain.add(out)
                 return
             if perm == TO_NCHW and x in self.plain:  # an NHWC tensor read as NCHW: x is out's twin
@@ -152,7 +163,7 @@ class _Rewriter:
             w = g.constants[node.inputs[1]]
             w_ohwi = self.const(np.ascontiguousarray(w.transpose(0, 2, 3, 1)), node.inputs[1] + "@ohwi")
             self.emit_nhwc(node, [self.need_twin(node.inputs[0]), w_ohwi] + list(node.inputs[2:]),
-                           {"kernel_shape": list(w.shape[2:])})
+                           kernel_shape=tuple(w.shape[2:]))
             return
         if op in _POOLS and _is_2d_spatial(node, g):
             self.emit_nhwc(node, [self.need_twin(node.inputs[0])])
@@ -165,8 +176,7 @@ class _Rewriter:
                 all(np.ndim(g.constants[i]) == 4 for i in node.inputs if i in g.constants):
             ins = [self.const(_nhwc_const(g.constants[i]), i + "@nhwc") if i in g.constants else
                    self.need_twin(self.name(i)) for i in node.inputs if i]
-            axis = node.attrs.get("axis", 0)
-            self.emit_nhwc(node, ins, {"axis": _AXIS[axis % 4]})
+            self.emit_nhwc(node, ins, axis=_AXIS[node.attrs.axis % 4])
             return
         if op == "Pad" and x in self.twin and len(node.inputs) > 1 and node.inputs[1] in g.constants and \
                 (len(node.inputs) < 4 or not node.inputs[3]) and \
@@ -180,17 +190,17 @@ class _Rewriter:
             return
         if op in ("XPack", "XFloatConvPack") and x in self.twin:
             self.nodes.append(Node(op, [self.twin[x]] + list(node.inputs[1:]), list(node.outputs),
-                                   dict(node.attrs, _nhwc=1), node.name, node.why))
+                                   in_nhwc(node.attrs), node.name, node.why))
             self.plain.update(node.outputs)
             return
-        if op == "XBConv" and not node.attrs.get("packed"):  # float output: the kernel writes NHWC
+        if op == "XBConv" and node.attrs.packed is None:  # float output: the kernel writes NHWC
             self.emit_nhwc(node, [self.need_plain(i) for i in node.inputs])
             return
         self.emit_plain(node)
 
     def reduce(self, node, x):
         g = self.g
-        axes = node.attrs.get("axes")
+        axes = node.attrs.axes
         from_input = len(node.inputs) > 1 and node.inputs[1]
         if from_input:
             if node.inputs[1] not in g.constants:
@@ -199,19 +209,19 @@ class _Rewriter:
         if not axes:
             return False
         axes = sorted({int(a) % 4 for a in axes})
-        keep = node.attrs.get("keepdims", 1)
+        keep = node.attrs.keepdims
         new_axes = sorted(_AXIS[a] for a in axes)
         if not keep:  # the remaining axes must come out in NCHW order
             rest = [a for a in range(4) if a not in axes]
             if [a for a in TO_NHWC if a in rest] != rest:
                 return False
-        attrs = {} if from_input else {"axes": new_axes}
+        changes = {} if from_input else {"axes": tuple(new_axes)}
         ins = [self.twin[x]] + ([self.const(np.array(new_axes, np.int64), node.inputs[1] + "@nhwc")]
                                 if from_input else []) + list(node.inputs[2:])
         if keep:
-            self.emit_nhwc(node, ins, attrs)
+            self.emit_nhwc(node, ins, **changes)
         else:
-            self.nodes.append(Node(node.op, ins, list(node.outputs), dict(node.attrs, **attrs), node.name, node.why))
+            self.nodes.append(Node(node.op, ins, list(node.outputs), node.attrs.replace(**changes), node.name, node.why))
             self.plain.update(node.outputs)
         return True
 

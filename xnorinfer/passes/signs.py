@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..float_ops import OPS
+from ..operators import evaluate
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,23 @@ class SignOf:
         """Which cases give the negative value (bit 1): a tuple of three booleans."""
         return tuple(v < 0 for v in self.cases)
 
+    @property
+    def plus(self):
+        """The positive value (bit 0)."""
+        return next(v for v, m in zip(self.cases, self.minus) if not m)
 
-def _scalar(graph, name):
-    if name in graph.constants and np.size(graph.constants[name]) == 1:
-        return float(np.asarray(graph.constants[name]).reshape(-1)[0])
-    return None
+
+def _clip_brackets_zero(graph, node):
+    lo = graph.scalar(node.input(1)) if node.input(1) else node.attrs.min
+    hi = graph.scalar(node.input(2)) if node.input(2) else node.attrs.max
+    lo = -np.inf if lo is None and not node.input(1) else lo
+    hi = np.inf if hi is None and not node.input(2) else hi
+    return lo is not None and hi is not None and lo < 0 < hi
+
+
+def _positive_scalar(graph, name):
+    v = graph.scalar(name)
+    return v is not None and v > 0
 
 
 def sign_preserving_source(graph, name, producers):
@@ -54,15 +66,11 @@ def sign_preserving_source(graph, name, producers):
         node = producers[name]
         if node.op == "Identity" or (node.op == "Dropout" and len(node.inputs) == 1):
             name = node.inputs[0]
-        elif node.op == "Clip":
-            lo = _scalar(graph, node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else node.attrs.get("min", -np.inf)
-            hi = _scalar(graph, node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else node.attrs.get("max", np.inf)
-            if lo is None or hi is None or not (lo < 0 < hi):
-                break
+        elif node.op == "Clip" and _clip_brackets_zero(graph, node):
             name = node.inputs[0]
-        elif node.op in ("Mul", "Div") and _scalar(graph, node.inputs[1]) is not None and _scalar(graph, node.inputs[1]) > 0:
+        elif node.op in ("Mul", "Div") and _positive_scalar(graph, node.inputs[1]):
             name = node.inputs[0]
-        elif node.op == "Mul" and _scalar(graph, node.inputs[0]) is not None and _scalar(graph, node.inputs[0]) > 0:
+        elif node.op == "Mul" and _positive_scalar(graph, node.inputs[0]):
             name = node.inputs[1]
         else:
             break
@@ -86,6 +94,19 @@ _ELEMENTWISE = {"Sign", "Neg", "Add", "Sub", "Mul", "Div", "Clip", "Abs", "Relu"
 _SIGN_SOURCES = {"Sign", "Where", "BipolarQuant"} | _COMPARE
 
 
+def _source_of(graph, node, arg, info, producers):
+    """(source, its three case values) that `node`'s dynamic input `arg` carries, or None."""
+    if arg in info:
+        return info[arg].source, np.array(info[arg].cases, np.float32)
+    if node.op not in _SIGN_SOURCES:
+        return None
+    if node.op in _COMPARE:  # comparisons of the source with 0 only
+        other = [n for n in node.inputs if n and n != arg]
+        if not other or graph.scalar(other[0]) != 0.0:
+            return None
+    return sign_preserving_source(graph, arg, producers), _CASE_X
+
+
 def analyze(graph):
     """Map value name -> SignOf for every tensor that is a function of one source's sign cases."""
     producers = graph.producers()
@@ -99,20 +120,13 @@ def analyze(graph):
         (arg,) = dynamic
         if any(n in graph.constants and not _uniform(graph.constants[n]) for n in node.inputs if n):
             continue  # per-element constants make the value depend on position, not just on the case
-        if arg in info:
-            source, case_values = info[arg].source, np.array(info[arg].cases, np.float32)
-        elif node.op in _SIGN_SOURCES:
-            source, case_values = sign_preserving_source(graph, arg, producers), _CASE_X
-            if node.op in _COMPARE:  # comparisons of the source with 0 only
-                other = [n for n in node.inputs if n and n != arg]
-                if not other or _scalar(graph, other[0]) != 0.0:
-                    continue
-        else:
+        found = _source_of(graph, node, arg, info, producers)
+        if found is None:
             continue
-        args = [case_values if n == arg else (_first(graph.constants[n]) if n else None)
-                for n in node.inputs]
+        source, case_values = found
+        args = [case_values if n == arg else (_first(graph.constants[n]) if n else None) for n in node.inputs]
         try:
-            (out,) = OPS[node.op](args, node.attrs)
+            (out,) = evaluate(node, args)
         except Exception:  # an op we cannot evaluate on three values: not a sign chain
             continue
         out = np.broadcast_to(np.asarray(out, np.float32), (3,))

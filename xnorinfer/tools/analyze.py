@@ -15,14 +15,13 @@ import math
 
 import numpy as np
 
-from . import geometry
-from . import plan as planner
-from .float_ops import conv_pads
-from .importers.onnx import import_onnx
-from .passes import eliminate_dead_nodes, fold_constants
-from .passes.binarize import binarize, per_channel_scale
-from .passes.layout import cancel_transposes
-from .session import SUPPORTED_OPS
+from .. import executor
+from ..importers.onnx import import_onnx
+from ..ir import NoAttrs
+from ..passes import fold_constants, pipeline
+from ..passes.binarize import per_channel_scale
+from ..passes.layout import cancel_transposes
+from . import angles as geometry
 
 MAX_UNITS, MAX_VECTORS = 256, 2000  # samples per layer: enough for stable means, cheap on 2 cores
 
@@ -56,7 +55,7 @@ def _latent_graph(graph):
         elif node.op == "Where" and node.inputs[0] in producers and producers[node.inputs[0]].op in _COMPARES:
             source = tensor_input(producers[node.inputs[0]])
         if source is not None and (source not in g.constants or np.size(g.constants[source]) > 1):
-            node.op, node.inputs, node.attrs = "Identity", [source], {}
+            node.op, node.inputs, node.attrs = "Identity", [source], NoAttrs()
     return fold_constants(g)
 
 
@@ -64,7 +63,7 @@ def _unit_rows(node, w):
     """Weights as (output units, d)."""
     if node.op == "Conv":
         return w.reshape(w.shape[0], -1)
-    if node.op == "Gemm" and node.attrs.get("transB", 0):
+    if node.op == "Gemm" and node.attrs.transB:
         return w.reshape(w.shape[0], -1)
     return w.reshape(w.shape[0], -1).T
 
@@ -76,13 +75,12 @@ def _vectors(node, x, w_shape):
     if x.ndim != 4:
         return None
     kernel = w_shape[2:]
-    strides, dilations = node.attrs.get("strides", [1, 1]), node.attrs.get("dilations", [1, 1])
-    top, bottom, left, right = conv_pads(x.shape, node.attrs, kernel, strides, dilations)
+    g = node.attrs.window(x.shape[2:], kernel)
+    top, bottom, left, right = g.pads
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    n, c, h, w = xp.shape
-    oh = (h - dilations[0] * (kernel[0] - 1) - 1) // strides[0] + 1
-    ow = (w - dilations[1] * (kernel[1] - 1) - 1) // strides[1] + 1
-    groups = node.attrs.get("group", 1)
+    n, c = xp.shape[:2]
+    (oh, ow), strides, dilations = g.out_hw, g.stride, g.dilation
+    groups = node.attrs.group
     cols = []
     for ky in range(kernel[0]):
         for kx in range(kernel[1]):
@@ -101,8 +99,8 @@ def analyze(model, data=None, weights=None, seed=0):
     data: dict input name -> array, or one array for a single-input model; weights: dict initializer
     name -> latent float tensor."""
     rng = np.random.default_rng(seed)
-    raw = import_onnx(model, SUPPORTED_OPS)
-    folded = cancel_transposes(fold_constants(raw))
+    raw = import_onnx(model)
+    folded = pipeline.prepare(raw)
     with_latent = raw.copy()
     for name, value in (weights or {}).items():  # latent weights replace the model's (binary) ones
         if name not in raw.constants:
@@ -112,7 +110,7 @@ def analyze(model, data=None, weights=None, seed=0):
             raise ValueError(f"--weights: {name!r} has shape {value.shape}, the model's has {raw.constants[name].shape}")
         with_latent.constants[name] = value
     latent = _latent_graph(cancel_transposes(with_latent))
-    planned = eliminate_dead_nodes(binarize(folded))
+    planned = pipeline.binarize_layers(folded, fuse=False)
     binary_layers = {n.name: n for n in planned.nodes if n.op in ("XBConv", "XBDense")}
     sources = {}  # binary layer -> the float tensor its input sign reads (and whether it is flattened)
     packs = {n.outputs[0]: n for n in planned.nodes if n.op == "XPack"}
@@ -129,7 +127,7 @@ def analyze(model, data=None, weights=None, seed=0):
                 raise ValueError("the model has several inputs: give --data as an .npz with one array per input")
             data = {folded.inputs[0].name: data}
         feeds = {k: np.asarray(v, dtype=np.float32) for k, v in data.items()}
-        env = planner.run_steps(planner.build(folded), folded.constants, feeds)
+        env = executor.run_steps(executor.build(folded), folded.constants, feeds)
     layers = []
     first = True
     for node in folded.nodes:

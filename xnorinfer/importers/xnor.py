@@ -4,7 +4,7 @@ Layout (little-endian):
 
     offset  size  field
     0       8     magic b"XNORINF\\0"
-    8       4     format version (1)
+    8       4     format version (2)
     12      4     flags (0)
     16      8     offset of the JSON graph description (64)
     24      8     its size in bytes
@@ -14,12 +14,14 @@ Layout (little-endian):
     52      8     offset of the C runtime's program inside the data section (flags bit 0; else 0)
     60      4     its size in bytes (see xnorinfer/lower.py and csrc/runtime/program.h)
 
-The JSON holds the graph (inputs, outputs, nodes with their attributes) and a table of tensors: each
-with dtype, shape, and offset/size inside the data section, 64-byte aligned so a mapped file gives
-aligned numpy views.  Attribute values are JSON values, or tagged objects: {"__tensor__": i},
-{"__tuple__": [...]}, {"__node__": {...}} (nodes a fused layer carries), {"__float__": "inf"} (JSON
-has no inf/nan).  Nothing in a file is executed: no pickle, no code; every offset, size, dtype, shape
-and op is checked before use, and nothing is allocated beyond what the file's own size justifies.
+The JSON holds the graph (inputs, outputs, nodes with their typed attributes, field by field; see
+xnorinfer/operators/) and a table of tensors: each with dtype, shape, and offset/size inside the data
+section, 64-byte aligned so a mapped file gives aligned numpy views.  Attribute values are JSON
+values, objects (nested attributes), or tagged objects: {"__tensor__": i}, {"__tuple__": [...]},
+{"__node__": {...}} (nodes a fused layer carries), {"__float__": "inf"} (JSON has no inf/nan).
+Nothing in a file is executed: no pickle, no code; every offset, size, dtype, shape, op and attribute
+is checked before use (each attribute against its op's declared type and range), and nothing is
+allocated beyond what the file's own size justifies.
 """
 import hashlib
 import json
@@ -30,11 +32,12 @@ import zlib
 
 import numpy as np
 
-from .errors import ModelError
-from .ir import Graph, Node, ValueInfo
+from ..errors import ModelError
+from ..ir import Attrs, Graph, Node, ValueInfo
+from ..operators import OPS
 
 MAGIC = b"XNORINF\0"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<8sIIQQQQIQI")
 FLAG_PROGRAM = 1
 ALIGN = 64
@@ -90,6 +93,8 @@ class _Writer:
             v = v.item()
         if isinstance(v, Node):
             return {"__node__": self.node(v, depth + 1)}
+        if isinstance(v, Attrs):
+            return {k: self.value(x, depth + 1) for k, x in v.fields()}
         if isinstance(v, tuple):
             return {"__tuple__": [self.value(x, depth + 1) for x in v]}
         if isinstance(v, list):
@@ -106,7 +111,7 @@ class _Writer:
 
     def node(self, n, depth=0):
         return {"op": n.op, "name": n.name, "inputs": list(n.inputs), "outputs": list(n.outputs), "why": n.why,
-                "attrs": {k: self.value(v, depth + 1) for k, v in n.attrs.items()}}
+                "attrs": self.value(n.attrs, depth + 1)}
 
 
 def _value_info(v):
@@ -220,8 +225,13 @@ class _Reader:
                f"node {name!r}: bad outputs")
         attrs = n.get("attrs", {})
         _check(isinstance(attrs, dict), f"node {name!r}: bad attributes")
-        return Node(op, inputs, outputs, {k: self.value(v, depth + 1) for k, v in attrs.items()}, name,
-                    str(n.get("why", "")))
+        _check(op in OPS, f"unknown operator {op!r}")
+        values = self.value(attrs, depth + 1)
+        try:
+            attrs = OPS[op].attrs.parse(values, f"node {name!r} ({op})", strict=True)
+        except ModelError as exc:
+            raise ModelError(f"invalid .xnor file: {exc}") from None
+        return Node(op, inputs, outputs, attrs, name, str(n.get("why", "")))
 
 
 def _infos(items, what):
@@ -237,7 +247,7 @@ def _infos(items, what):
     return out
 
 
-def load(source, supported_ops):
+def load(source):
     """Read a .xnor file (path or bytes) into a Graph whose constants are views of the mapped file."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         buf = bytes(source)
@@ -273,8 +283,5 @@ def load(source, supported_ops):
     _check(isinstance(nodes, list), "nodes is not a list")
     graph = Graph([reader.node(n) for n in nodes], _infos(g.get("inputs"), "inputs"),
                   _infos(g.get("outputs"), "outputs"), constants, str(g.get("name", "graph")))
-    unsupported = sorted({n.op for n in graph.nodes if n.op not in supported_ops})
-    _check(not unsupported, f"unknown operators {unsupported}")
-    from .importers.onnx import _check_references
-    _check_references(graph)
+    graph.check_references()
     return graph

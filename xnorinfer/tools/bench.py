@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
-from .kernels import get_backend, load_backend, use_backend
+from .. import kernels
+from ..kernels import get_backend, load_backend, use_backend
 
 DEFAULT_SHAPES = [(1024, 1024, 4096), (1, 4096, 4096), (3136, 256, 2304), (196, 512, 4608), (64, 64, 64)]
 
@@ -207,7 +207,7 @@ def _ort_conv_session(c_in, c_out, kernel, stride, pad, threads, weights):
 
 def bench_conv(h, w, c_in, c_out, kernel, stride, threads, repeat=7):
     """(binary packed-output ms, binary int32-output ms, onnxruntime float32 ms) for one conv shape."""
-    from .layers import BConv2d
+    from ..layers import BConv2d
     rng = np.random.default_rng(0)
     pad = kernel // 2
     x = rng.standard_normal((1, h, w, c_in), dtype=np.float32)
@@ -294,8 +294,8 @@ def _baselines(path, threads, inputs, out):
     """The other engines that read this file: onnxruntime for ONNX, Larq Compute Engine's own
     interpreter for its .tflite files (its fastest x86 kernels: indirect BGEMM, with and without the
     XNNPACK delegate for the float ops).  name -> factory of a run function."""
-    from .importers.tflite import is_tflite
-    from .xnor_format import is_xnor
+    from ..importers.tflite import is_tflite
+    from ..importers.xnor import is_xnor
     if is_xnor(path):
         out("a .xnor file: no other engine reads it; measuring xnorinfer alone")
         return {}
@@ -355,7 +355,7 @@ class _TimedLib:
 def executor_times(path, inputs, threads, iterations=50, blocks=5):
     """Per run, in ms (medians over interleaved blocks): the C runtime's whole run, the Python executor's
     whole run, and the Python executor's time inside C kernels."""
-    from .session import InferenceSession
+    from ..session import InferenceSession
     backend = get_backend()
     c_sess = InferenceSession(path, num_threads=threads, executor="c")
     c_sess.run(None, inputs)
@@ -385,7 +385,7 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
     """Latency percentiles of xnorinfer and of the engine the file comes from (onnxruntime for ONNX,
     Larq Compute Engine for its .tflite), interleaved in blocks on the same inputs and threads."""
     import sys
-    from .session import InferenceSession
+    from ..session import InferenceSession
     progress = sys.stderr if progress is None else progress
     sess = InferenceSession(path)
     inputs = {}

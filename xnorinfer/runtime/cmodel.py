@@ -5,10 +5,11 @@ import threading
 
 import numpy as np
 
-from . import xnor_format
-from .kernels import get_backend
-
-_TYPES = {1: np.float32, 2: np.uint8, 3: np.int32, 4: np.uint64}
+from .. import executor
+from ..importers import xnor
+from ..kernels import get_backend
+from .lower import lower
+from .program import NUMPY, Unsupported
 
 
 class Fallback(Exception):
@@ -25,14 +26,12 @@ def _aligned_copy(data, align=64):
 
 
 def make_program(graph, steps, shapes):
-    """The lower.Program for inputs of `shapes` ({name: shape}), from one traced run of the Python
+    """The program.Program for inputs of `shapes` ({name: shape}), from one traced run of the Python
     executor's steps on random inputs, or the reason (a string) why the graph does not lower."""
-    from . import plan as planner
-    from .lower import Unsupported, lower
     rng = np.random.default_rng(0)
     feeds = {v.name: rng.standard_normal(shapes[v.name]).astype(v.dtype) for v in graph.inputs}
     try:
-        return lower(graph, planner.run_steps(steps, graph.constants, feeds), shapes)
+        return lower(graph, executor.run_steps(steps, graph.constants, feeds), shapes)
     except Unsupported as exc:
         return str(exc)
 
@@ -67,7 +66,7 @@ class CModel:
         if fn(self._model, i, info):
             raise ValueError("bad tensor index")
         dims = tuple(int(info.dims[d]) for d in range(info.rank))
-        return self.ffi.string(info.name).decode(), np.dtype(_TYPES[info.type]), dims
+        return self.ffi.string(info.name).decode(), NUMPY[info.type], dims
 
     @property
     def arena_bytes(self):
@@ -92,7 +91,7 @@ class CModel:
         status = self.lib.xnor_model_run(self._model, self._in_ptrs, self._out_ptrs)
         if status:
             message = self.ffi.string(self.lib.xnor_model_error(self._model)).decode()
-            if status == 5:
+            if status == self.lib.XNOR_EFALLBACK:
                 raise Fallback(message)
             raise RuntimeError(f"C runtime: {message}")
         if out_specs is not None:
@@ -114,7 +113,7 @@ class Runner:
         prog = make_program(self.graph, self.steps, shapes)
         if isinstance(prog, str):
             return prog
-        return xnor_format.dumps(None, prog), prog.output_dtypes
+        return xnor.dumps(None, prog), prog.output_dtypes
 
     def reason(self, shapes):
         entry = self._programs.get(self._key(shapes))

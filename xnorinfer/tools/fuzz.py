@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 
-from . import xnor_format
+from ..importers import xnor as xnor_format
 
 EXPECTED = (ValueError, TypeError, KeyError, IndexError, OverflowError, MemoryError, FileNotFoundError,
             AttributeError, RecursionError, UnicodeDecodeError, ZeroDivisionError, AssertionError, RuntimeError)
@@ -92,7 +92,7 @@ def run_case(data, feed_shape, session_class):
 def fuzz(model_bytes, feed_shape, cases, seed=0, session_class=None):
     """Run `cases` mutations of model_bytes; returns (cases run, how many still loaded and ran)."""
     if session_class is None:
-        from .session import InferenceSession as session_class
+        from ..session import InferenceSession as session_class
     rng = np.random.default_rng(seed)
     is_xnor = model_bytes[:8] == xnor_format.MAGIC
     survived = 0
