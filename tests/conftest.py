@@ -1,14 +1,20 @@
 """Every kernel test runs on every path: each ISA of the C backend this CPU supports, and Numba."""
+import os
+
 import pytest
 from hypothesis import HealthCheck, settings
 
 from xnorinfer import kernels
 
 # The kernel_path fixture selects a backend for the whole test; it is meant to persist across the
-# examples hypothesis generates inside that test.
+# examples hypothesis generates inside that test.  The default profile is derandomized: every run, CI's
+# included, draws the same examples, so a failure reproduces as it is.  HYPOTHESIS_PROFILE=explore draws
+# new random examples on every run, to hunt for bugs; a failure it finds prints how to reproduce it.
 settings.register_profile("xnorinfer", suppress_health_check=[HealthCheck.function_scoped_fixture],
-                          deadline=None)
-settings.load_profile("xnorinfer")
+                          deadline=None, derandomize=True, database=None)
+settings.register_profile("explore", suppress_health_check=[HealthCheck.function_scoped_fixture],
+                          deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "xnorinfer"))
 
 
 def _paths():

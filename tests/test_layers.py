@@ -1,4 +1,6 @@
 """Binary layers (xnorinfer.ops) against plain numpy references, on every ISA path and on Numba."""
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -61,7 +63,7 @@ CASES = [  # n, h, w, c, o, kernel, stride, padding (t, b, l, r), dilation, grou
 @pytest.mark.parametrize("output", ["int32", "float32", "packed"])
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_bconv2d_cases(kernel_path, case, output):
-    rng = np.random.default_rng(hash((case, output)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((case, output)).encode()))  # the same seed in every process
     n, h, w, c, o, k, stride, padding, dilation, groups, pad_value = case
     run_conv(rng, n, h, w, c, o, k, stride, padding, dilation, groups, pad_value, output)
 

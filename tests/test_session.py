@@ -16,7 +16,14 @@ def _model(nodes, inits, inputs=(("x", ["N", 3, 8, 8]),), opset=17):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
 
 
-def binarynet_like(rng, sign="Sign"):
+def _initializer(model, name):
+    import onnx
+    return next(numpy_helper.to_array(t) for t in onnx.load_from_string(model).graph.initializer if t.name == name)
+
+
+def binarynet_like(rng, sign="Sign", upto=None):
+    """A BinaryNet-style graph: float conv, BN, sign, binary conv (Sign of latent weights), max-pool, BN,
+    HardTanh, sign, flatten, binary dense (+-0.37 weights) with a bias; `upto`: a value to end at."""
     inits = {"w0": rng.normal(size=(32, 3, 3, 3)).astype(np.float32),
              "w1lat": rng.normal(size=(64, 32, 3, 3)).astype(np.float32),
              "w2": (np.sign(rng.normal(size=(10, 64 * 4 * 4))) * 0.37).astype(np.float32),
@@ -39,6 +46,8 @@ def binarynet_like(rng, sign="Sign"):
              helper.make_node("Sign", ["h1"], ["s1"]),
              helper.make_node("Flatten", ["s1"], ["f1"]),
              helper.make_node("Gemm", ["f1", "w2", "b2"], ["y"], transB=1)]
+    if upto is not None:
+        nodes = nodes[:1 + next(i for i, n in enumerate(nodes) if n.output[0] == upto)]
     return _model(nodes, inits)
 
 
@@ -50,9 +59,15 @@ def test_binary_layers_found_and_exact(kernel_path, sign):
     assert table.count("binary") == 2, table
     x = np.random.default_rng(1).normal(size=(3, 3, 8, 8)).astype(np.float32)
     (y,) = sess.run(None, {"x": x})
-    (y_float,) = xnorinfer.InferenceSession(model, binarize_layers=False).run(None, {"x": x})
     assert y.shape == (3, 10)
-    np.testing.assert_allclose(y, y_float, rtol=1e-5, atol=1e-4)
+    # the float graph's own signs (exact: +-1), then the binary dense layer's arithmetic in numpy: the
+    # exact integer accumulator, times the weights' scale and plus the bias, each rounded to float32
+    upto_signs = binarynet_like(np.random.default_rng(0), sign, upto="f1")
+    (signs,) = xnorinfer.InferenceSession(upto_signs, binarize_layers=False).run(None, {"x": x})
+    assert set(np.unique(signs)) <= {-1.0, 1.0}
+    acc = signs.astype(np.int64) @ np.sign(_initializer(model, "w2")).astype(np.int64).T
+    want = (acc.astype(np.float32) * np.float32(0.37)) + _initializer(model, "b2")
+    np.testing.assert_array_equal(y, want)
 
 
 def test_ternary_sign_with_true_zeros_stays_exact(kernel_path):
@@ -190,6 +205,7 @@ def test_sign_at_zero_follows_the_source_op(kernel_path, compare, zero_is):
     np.testing.assert_array_equal(sess.run(None, {"x": x})[0], want)
 
 
+@pytest.mark.slow
 def test_bench_model_interleaves_engines_and_uses_lce_when_present(monkeypatch, tmp_path):
     """`xnorinfer bench` on an LCE .tflite compares with LCE's own interpreter, fastest x86 kernels
     (indirect BGEMM), same threads; a stand-in module records how it was asked."""

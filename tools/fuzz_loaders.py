@@ -32,6 +32,6 @@ with tempfile.TemporaryDirectory() as tmp:
                               (".tflite", tflite_path, (1, 32, 32, 3)), ("residual .xnor", resid_xnor, (1, 32, 32, 3))):
         data = open(path, "rb").read()
         t0 = time.time()
-        n, ok = fuzz(data, shape, args.cases // 4, seed=args.seed)
-        print(f"{name}: {n} mutated files, {ok} still loaded and ran, {n - ok} raised Python exceptions, "
-              f"0 crashes ({time.time() - t0:.0f} s)")
+        outcomes = fuzz(data, shape, args.cases // 4, seed=args.seed)
+        print(f"{name}: {sum(outcomes.values())} mutated files, 0 crashes ({time.time() - t0:.0f} s): "
+              + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))

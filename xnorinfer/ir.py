@@ -53,7 +53,10 @@ class Attrs:
                 values[f.name] = coerce(raw[f.name], hints[f.name], f.metadata, f"{where}: attribute {f.name}")
             elif f.default is MISSING:
                 raise ModelError(f"{where}: attribute {f.name} is required")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ModelError as exc:  # a check across fields (the class's __post_init__)
+            raise ModelError(f"{where}: {exc}") from None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -9,7 +9,6 @@ from . import importers
 from .errors import ModelError
 from .operators import Packed
 from .passes import pipeline
-from .passes.validate import check_attributes
 
 _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
                np.dtype(np.int64): "tensor(int64)", np.dtype(np.int32): "tensor(int32)",
@@ -53,7 +52,7 @@ class InferenceSession:
         runtime when the C library is the backend and the model lowers to it (runtime/lower.py), else the
         Python executor; "c": the C runtime or an error saying why not; "python": the Python executor."""
         graph, planned = importers.load(path_or_bytes)
-        graph = check_attributes(graph) if planned else pipeline.plan(graph, binarize=binarize_layers)
+        graph = pipeline.check_planned(graph) if planned else pipeline.plan(graph, binarize=binarize_layers)
         self._graph = graph
         self._num_threads = num_threads
         try:

@@ -177,7 +177,7 @@ class _Reader:
         t = self.table[index]
         _check(isinstance(t, dict), f"tensor {index} is not an object")
         dtype, shape, offset, nbytes = t.get("dtype"), t.get("shape"), t.get("offset"), t.get("nbytes")
-        _check(dtype in DTYPES, f"tensor {index}: dtype {dtype!r} is not allowed")
+        _check(isinstance(dtype, str) and dtype in DTYPES, f"tensor {index}: dtype {dtype!r} is not allowed")
         _check(isinstance(shape, list) and len(shape) <= 8 and
                all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape),
                f"tensor {index}: bad shape {shape!r}")
@@ -238,7 +238,8 @@ def _infos(items, what):
     _check(isinstance(items, list), f"{what} is not a list")
     out = []
     for v in items:
-        _check(isinstance(v, dict) and isinstance(v.get("name"), str) and v.get("dtype") in DTYPES,
+        _check(isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("dtype"), str) and
+               v["dtype"] in DTYPES,
                f"bad {what} entry {v!r}")
         shape = v.get("shape")
         _check(shape is None or (isinstance(shape, list) and all(d is None or isinstance(d, (int, str)) for d in shape)),

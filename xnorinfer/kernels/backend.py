@@ -15,7 +15,7 @@ _backends = {}
 
 def _load_c():
     try:
-        from ._clib import ffi, lib
+        from .clib import ffi, lib
     except ImportError:
         return None
     from .cbackend import CBackend
@@ -30,7 +30,7 @@ def load_backend(name):
                 backend = _load_c()
                 if backend is None:
                     raise CLibraryMissing("the C backend was requested but the compiled library "
-                                       "xnorinfer.kernels._clib is not installed (reinstall with a C "
+                                       "xnorinfer.kernels.clib is not installed (reinstall with a C "
                                        "compiler, or use XNORINFER_BACKEND=numba)")
             elif name == "numba":
                 from .numba_backend import NumbaBackend

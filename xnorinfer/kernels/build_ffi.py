@@ -1,4 +1,4 @@
-"""cffi build script (out-of-line API mode): compiles every C file of csrc/ into xnorinfer.kernels._clib.
+"""cffi build script (out-of-line API mode): compiles every C file of csrc/ into xnorinfer.kernels.clib.
 
 The C declarations are read from the one public header, so the binding cannot drift from it.
 Each ISA path carries its own target attributes; nothing here asks for -march=native.
@@ -37,7 +37,7 @@ ffibuilder = FFI()
 with open(HEADER) as f:
     ffibuilder.cdef(_cdef_from_header(f.read()))
 ffibuilder.set_source(
-    "xnorinfer.kernels._clib",
+    "xnorinfer.kernels.clib",
     '#include "xnorinfer.h"',
     sources=_sources(),
     include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), ROOT),

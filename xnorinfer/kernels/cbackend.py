@@ -1,4 +1,4 @@
-"""The C kernel library through cffi (the extension xnorinfer.kernels._clib, built by build_ffi.py).
+"""The C kernel library through cffi (the extension xnorinfer.kernels.clib, built by build_ffi.py).
 
 Enum values (statuses, dtypes, ISA paths, float op codes) are read from the compiled library's own
 constants, never retyped here.

@@ -220,7 +220,8 @@ def lower_xpack(lw, node, vals, out):
     return Val(lw.pack(x, node.attrs.minus, node.attrs.ternary), channels=lw.dims(x)[-1])
 
 
-register("XPack", attrs=SignAttrs, prepare=prepare_xpack, lower=lower_xpack)(as_prepared(prepare_xpack))
+register("XPack", attrs=SignAttrs, prepare=prepare_xpack, lower=lower_xpack,
+         packed_output=lambda attrs: True)(as_prepared(prepare_xpack))
 
 
 # ---- XBConv ---------------------------------------------------------------------------------------------
@@ -239,11 +240,11 @@ class BinaryConv:
     def layer_for(self, x_words_shape, channels, clamp=True):
         n, h, w, _ = x_words_shape
         a = self.a
-        pads = a.conv.window((h, w), self.kernel).pads
-        key = (channels, pads, clamp)
+        g = a.conv.window((h, w), self.kernel)
+        key = (channels, g.pads, clamp)
         if key not in self.layers:
-            self.layers[key] = layers.BConv2d(a.weight_bits, channels, stride=a.conv.strides, padding=pads,
-                                              dilation=a.conv.dilations, groups=a.conv.group, pad_value=a.pad_value,
+            self.layers[key] = layers.BConv2d(a.weight_bits, channels, stride=g.stride, padding=g.pads,
+                                              dilation=g.dilation, groups=a.conv.group, pad_value=a.pad_value,
                                               **output_transform(a, clamp))
         return self.layers[key]
 
@@ -278,7 +279,7 @@ class BinaryConv:
         if a.explicit_pads is not None:  # the model's own Pad, then its Conv
             t, l, b, r = a.explicit_pads
             dense = np.pad(dense, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=p.values[1] if a.pad_value else 0.0)
-            attrs = attrs.replace(pads=tuple(own - extra for own, extra in zip(attrs.pads, a.explicit_pads)))
+            attrs = attrs.replace(pads=tuple(own - extra for own, extra in zip(attrs.begin_end_pads(), a.explicit_pads)))
         acc = conv([dense, self.unit], attrs, Context())[0]  # integers (the input is +-1 / 0)
         y = float_transform(a, acc, 1)
         if a.packed is not None:
@@ -294,8 +295,8 @@ def lower_xbconv(lw, node, vals, out):
     a = node.attrs
     x, channels = lw.bits_of(vals[0], f"{node.name}: input")
     n, h, w, _ = lw.dims(x)
-    pads = a.conv.window((h, w), tuple(a.weight_shape[2:])).pads
-    layer = layers.BConv2d(a.weight_bits, channels, stride=a.conv.strides, padding=pads, dilation=a.conv.dilations,
+    g = a.conv.window((h, w), tuple(a.weight_shape[2:]))
+    layer = layers.BConv2d(a.weight_bits, channels, stride=g.stride, padding=g.pads, dilation=g.dilation,
                            groups=a.conv.group, pad_value=a.pad_value, **output_transform(a))
     residual = None
     if a.residual:
@@ -312,7 +313,8 @@ def lower_xbconv(lw, node, vals, out):
     return Val(y if a.nhwc else lw.transpose(y, (0, 3, 1, 2)))
 
 
-register("XBConv", attrs=XBConvAttrs, prepare=prepare_xbconv, lower=lower_xbconv)(as_prepared(prepare_xbconv))
+register("XBConv", attrs=XBConvAttrs, inputs=(1, 2), prepare=prepare_xbconv, lower=lower_xbconv, packed_inputs=(0,),
+         packed_output=lambda attrs: attrs.packed is not None)(as_prepared(prepare_xbconv))
 
 
 # ---- XBDense --------------------------------------------------------------------------------------------
@@ -390,7 +392,8 @@ def lower_xbdense(lw, node, vals, out):
     return Val(y, channels=n_out) if a.packed is not None else Val(y)
 
 
-register("XBDense", attrs=XBDenseAttrs, prepare=prepare_xbdense, lower=lower_xbdense)(as_prepared(prepare_xbdense))
+register("XBDense", attrs=XBDenseAttrs, inputs=(1, 2), prepare=prepare_xbdense, lower=lower_xbdense, packed_inputs=(0,),
+         packed_output=lambda attrs: attrs.packed is not None)(as_prepared(prepare_xbdense))
 
 
 # ---- XBMaxPool ------------------------------------------------------------------------------------------
@@ -411,7 +414,8 @@ def lower_xbmaxpool(lw, node, vals, out):
     return Val(lw.bmaxpool(x, channels, node.attrs.window(lw.dims(x)[1:3])), channels=channels)
 
 
-register("XBMaxPool", attrs=PoolAttrs, prepare=prepare_xbmaxpool, lower=lower_xbmaxpool)(as_prepared(prepare_xbmaxpool))
+register("XBMaxPool", attrs=PoolAttrs, prepare=prepare_xbmaxpool, lower=lower_xbmaxpool, packed_inputs=(0,),
+         packed_output=lambda attrs: True)(as_prepared(prepare_xbmaxpool))
 
 
 # ---- XFloatConvPack -------------------------------------------------------------------------------------
@@ -463,7 +467,7 @@ def lower_xfloatconvpack(lw, node, vals, out):
 
 
 register("XFloatConvPack", attrs=XFloatConvPackAttrs, prepare=prepare_xfloatconvpack, lower=lower_xfloatconvpack,
-         uses_blas=True)(as_prepared(prepare_xfloatconvpack))
+         uses_blas=True, packed_output=lambda attrs: True)(as_prepared(prepare_xfloatconvpack))
 
 
 # ---- XShape ---------------------------------------------------------------------------------------------
@@ -479,4 +483,5 @@ def lower_xshape(lw, node, vals, out):
     return lw.traced_static(out)
 
 
-register("XShape", attrs=ShapeAttrs, prepare=prepare_xshape, lower=lower_xshape)(as_prepared(prepare_xshape))
+register("XShape", attrs=ShapeAttrs, prepare=prepare_xshape, lower=lower_xshape,
+         packed_inputs=(0,))(as_prepared(prepare_xshape))

@@ -56,11 +56,11 @@ def _numpy_unary(fn):
 for _name, _fn in {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Greater": np.greater,
                    "GreaterOrEqual": np.greater_equal, "Less": np.less, "LessOrEqual": np.less_equal,
                    "Equal": np.equal}.items():
-    register(_name, lower=lower_arith)(_numpy_binary(_fn))
+    register(_name, inputs=(2, 2), lower=lower_arith)(_numpy_binary(_fn))
 for _name, _fn in {"Pow": np.power, "And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}.items():
-    register(_name)(_numpy_binary(_fn))
+    register(_name, inputs=(2, 2))(_numpy_binary(_fn))
 for _name, _fn in {"Max": np.maximum, "Min": np.minimum}.items():  # ONNX's are variadic
-    register(_name, lower=lower_arith)(lambda inputs, attrs, ctx, fn=_fn: [np.asarray(functools.reduce(fn, inputs))])
+    register(_name, inputs=(1, None), lower=lower_arith)(lambda inputs, attrs, ctx, fn=_fn: [np.asarray(functools.reduce(fn, inputs))])
 for _name, _fn in {"Neg": np.negative, "Abs": np.abs, "Floor": np.floor, "Ceil": np.ceil, "Round": np.round}.items():
     register(_name, lower=lower_unary)(_numpy_unary(_fn))
 for _name, _fn in {"Sign": np.sign, "Sqrt": np.sqrt, "Exp": np.exp, "Log": np.log, "Not": np.logical_not,
@@ -68,7 +68,7 @@ for _name, _fn in {"Sign": np.sign, "Sqrt": np.sqrt, "Exp": np.exp, "Log": np.lo
     register(_name)(_numpy_unary(_fn))
 
 
-@register("Div", lower=lower_arith)
+@register("Div", inputs=(2, 2), lower=lower_arith)
 def div(inputs, attrs, ctx):
     a, b = inputs
     if np.asarray(a).dtype.kind in "iu" and np.asarray(b).dtype.kind in "iu":
@@ -76,7 +76,7 @@ def div(inputs, attrs, ctx):
     return [np.asarray(np.divide(a, b))]
 
 
-@register("Identity", "Dropout", lower=lower_copy)
+@register("Identity", "Dropout", inputs=(1, 3), lower=lower_copy)
 def identity(inputs, attrs, ctx):
     return [inputs[0]]
 
@@ -94,7 +94,7 @@ def lower_prelu(lw, node, vals, out):
     return Val(lw.arith("prelu", operand(lw, node, vals, 0), lw.float_of(slope, f"PRelu ({node.name}): slope")))
 
 
-@register("PRelu", lower=lower_prelu)
+@register("PRelu", inputs=(2, 2), lower=lower_prelu)
 def prelu(inputs, attrs, ctx):
     x, slope = inputs
     return [np.where(x < 0, x * slope.astype(x.dtype), x)]
@@ -170,7 +170,7 @@ def lower_clip(lw, node, vals, out):
     return Val(y if (lo is not None or hi is not None) else lw.copy(y))
 
 
-@register("Clip", attrs=ClipAttrs, lower=lower_clip)
+@register("Clip", attrs=ClipAttrs, inputs=(1, 3), lower=lower_clip)
 def clip(inputs, attrs, ctx):
     x = inputs[0]
     lo = inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.min
@@ -195,7 +195,7 @@ def lower_where(lw, node, vals, out):
     return Val(lw.emit("where", {"cond": c, "a": a, "b": b}, lw.act(F32, shape)))
 
 
-@register("Where", lower=lower_where)
+@register("Where", inputs=(3, 3), lower=lower_where)
 def where(inputs, attrs, ctx):
     cond, a, b = inputs
     return [np.where(cond, a, b)]

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import layers
 from ..conv_geometry import AUTO_PADS, ConvGeometry, onnx_pads
+from ..errors import ModelError
 from ..ir import Attrs, Ints, attr
 from ..runtime.program import F32, Unsupported, Val
 from .registry import register
@@ -21,20 +22,49 @@ MAX_KERNEL = 4096   # kernel size, stride, dilation: a hostile file could otherw
 
 @dataclass
 class WindowAttrs(Attrs):
-    """The spatial attributes of a Conv or a pool, as ONNX states them: `pads` is (top, left, bottom,
-    right); `auto_pad` (SAME_UPPER, SAME_LOWER, VALID) replaces it.  nhwc: the node runs on NHWC
-    activations (passes/nhwc.py); its attributes still name (H, W) as ONNX orders them."""
+    """The spatial attributes of a Conv or a pool, as ONNX states them: `pads` is (begin of each axis,
+    then end of each axis), (top, left, bottom, right) in 2-D; `auto_pad` (SAME_UPPER, SAME_LOWER,
+    VALID) replaces it; omitted strides, dilations and pads are 1, 1 and 0 along each axis.
+    nhwc: the node runs on NHWC activations (passes/nhwc.py); its attributes still name (H, W) as ONNX
+    orders them."""
     kernel_shape: Optional[Ints] = attr(None, lo=1, hi=MAX_KERNEL)
-    strides: Ints = attr((1, 1), lo=1, hi=MAX_KERNEL)
-    dilations: Ints = attr((1, 1), lo=1, hi=MAX_KERNEL)
-    pads: Ints = attr((0, 0, 0, 0), lo=0, hi=MAX_KERNEL)
+    strides: Optional[Ints] = attr(None, lo=1, hi=MAX_KERNEL)
+    dilations: Optional[Ints] = attr(None, lo=1, hi=MAX_KERNEL)
+    pads: Optional[Ints] = attr(None, lo=0, hi=MAX_KERNEL)
     auto_pad: str = attr("NOTSET", choices=AUTO_PADS)
     nhwc: bool = False
 
+    def __post_init__(self):
+        ranks = {len(v) for v in (self.kernel_shape, self.strides, self.dilations) if v is not None}
+        ranks |= {len(self.pads) / 2} if self.pads is not None else set()
+        if len(ranks) > 1:
+            raise ModelError(f"kernel_shape {self.kernel_shape}, strides {self.strides}, dilations {self.dilations} "
+                             f"and pads {self.pads} disagree on the number of spatial axes")
+
+    @property
+    def rank(self):
+        """The number of spatial axes the attributes state (2 when they state none)."""
+        for v in (self.kernel_shape, self.strides, self.dilations):
+            if v is not None:
+                return len(v)
+        return len(self.pads) // 2 if self.pads is not None else 2
+
+    def steps(self):
+        """(strides, dilations), each 1 along an axis the model leaves out."""
+        return self.strides or (1,) * self.rank, self.dilations or (1,) * self.rank
+
+    def begin_end_pads(self):
+        """ONNX's pads, zeros when the model leaves them out."""
+        return self.pads if self.pads is not None else (0,) * (2 * self.rank)
+
     def window(self, in_hw, kernel=None, ceil_mode=False):
         """The ConvGeometry for an input of in_hw (kernel: the weights', when the node does not say)."""
-        return ConvGeometry.resolve(in_hw, self.kernel_shape or kernel, self.strides, self.dilations,
-                                    onnx_pads(self.pads), self.auto_pad, ceil_mode)
+        kernel = self.kernel_shape or kernel
+        if kernel is None or len(kernel) != 2 or len(in_hw) != 2:
+            raise ValueError(f"a {len(in_hw)}-D input and a kernel of {kernel}: only 2-D windows are supported")
+        strides, dilations = self.steps()
+        return ConvGeometry.resolve(in_hw, kernel, strides, dilations, onnx_pads(self.begin_end_pads()), self.auto_pad,
+                                    ceil_mode)
 
 
 @dataclass
@@ -47,6 +77,11 @@ class PoolAttrs(WindowAttrs):
     ceil_mode: int = attr(0, lo=0, hi=1)
     storage_order: int = attr(0, lo=0, hi=1)
     count_include_pad: int = attr(0, lo=0, hi=1)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.kernel_shape is None:
+            raise ModelError("a pool needs kernel_shape")
 
     def window(self, in_hw, kernel=None, ceil_mode=None):
         return WindowAttrs.window(self, in_hw, kernel, bool(self.ceil_mode) if ceil_mode is None else ceil_mode)
@@ -70,7 +105,8 @@ class ShapedConv:
 
     def __init__(self, w_ohwi, bias, attrs):
         self.attrs, self.kernel = attrs, tuple(w_ohwi.shape[1:3])
-        self.base = layers.Conv2d(w_ohwi, bias, stride=attrs.strides, dilation=attrs.dilations, groups=attrs.group)
+        strides, dilations = attrs.steps()
+        self.base = layers.Conv2d(w_ohwi, bias, stride=strides, dilation=dilations, groups=attrs.group)
         self.layers = {}
         self.uses_blas = self.base.uses_blas
 
@@ -115,7 +151,7 @@ def lower_conv(lw, node, vals, out):
     return Val(y if node.attrs.nhwc else lw.transpose(y, (0, 3, 1, 2)))
 
 
-@register("Conv", attrs=ConvAttrs, prepare=prepare_conv, lower=lower_conv, uses_blas=True)
+@register("Conv", attrs=ConvAttrs, inputs=(2, 3), prepare=prepare_conv, lower=lower_conv, uses_blas=True)
 def conv(inputs, attrs, ctx):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
@@ -183,12 +219,12 @@ def lower_dense(lw, node, vals, out):
     return Val(lw.fconv(x, layer.conv, what))
 
 
-@register("MatMul", prepare=prepare_dense, lower=lower_dense, uses_blas=True)
+@register("MatMul", inputs=(2, 2), prepare=prepare_dense, lower=lower_dense, uses_blas=True)
 def matmul(inputs, attrs, ctx):
     return [np.matmul(inputs[0], inputs[1])]
 
 
-@register("Gemm", attrs=GemmAttrs, prepare=prepare_dense, lower=lower_dense, uses_blas=True)
+@register("Gemm", attrs=GemmAttrs, inputs=(2, 3), prepare=prepare_dense, lower=lower_dense, uses_blas=True)
 def gemm(inputs, attrs, ctx):
     a, b = inputs[0], inputs[1]
     c = inputs[2] if len(inputs) > 2 else None
@@ -297,7 +333,7 @@ class PadAttrs(Attrs):
     value: float = 0.0
 
 
-@register("Pad", attrs=PadAttrs)
+@register("Pad", attrs=PadAttrs, inputs=(1, 4))
 def pad(inputs, attrs, ctx):
     x = inputs[0]
     pads = [int(p) for p in (inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.pads)]

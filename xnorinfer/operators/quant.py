@@ -69,7 +69,7 @@ def lower_quant(lw, node, vals, out):
     return Val(lw.arith("mul", lw.arith("sub", y, zeropt), scale))
 
 
-@register("Quant", "IntQuant", attrs=QuantAttrs, lower=lower_quant)
+@register("Quant", "IntQuant", attrs=QuantAttrs, inputs=(4, 4), lower=lower_quant)
 def quant(inputs, attrs, ctx):
     """QONNX IntQuant: clamp(x / scale + zeropt) to the integer range, round, then rescale."""
     x, scale, zeropt, bits = inputs[:4]
@@ -80,14 +80,14 @@ def quant(inputs, attrs, ctx):
     return [((y - zeropt) * scale).astype(x.dtype)]
 
 
-@register("BipolarQuant")
+@register("BipolarQuant", inputs=(2, 2))
 def bipolar_quant(inputs, attrs, ctx):
     """QONNX BipolarQuant: where(x >= 0, 1, -1) * scale."""
     x, scale = inputs[:2]
     return [(np.where(x >= 0, np.ones((), x.dtype), -np.ones((), x.dtype)) * scale).astype(x.dtype)]
 
 
-@register("Trunc", attrs=TruncAttrs)
+@register("Trunc", attrs=TruncAttrs, inputs=(5, 6))
 def trunc(inputs, attrs, ctx):
     """QONNX Trunc (v1: x, scale, zeropt, in_bits, out_bits; v2 adds out_scale before out_bits)."""
     x, scale, zeropt = inputs[:3]
@@ -112,7 +112,7 @@ class MultiThresholdAttrs(Attrs):
     data_layout: str = "NCHW"
 
 
-@register("MultiThreshold", attrs=MultiThresholdAttrs)
+@register("MultiThreshold", attrs=MultiThresholdAttrs, inputs=(2, 2))
 def multi_threshold(inputs, attrs, ctx):
     """FINN MultiThreshold: per channel, the number of thresholds x reaches (x >= t), then
     out_scale * count + out_bias.  Channels are axis 1 (NCHW) or the last axis (NHWC)."""

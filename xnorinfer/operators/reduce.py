@@ -91,7 +91,7 @@ def lower_reduce_mean(lw, node, vals, out):
     return Val(lw.emit("mean", {"x": x}, lw.act(F32, np.shape(lw.traced(out))), begin=begin, end=end))
 
 
-@register("ReduceMean", attrs=ReduceAttrs, lower=lower_reduce_mean)
+@register("ReduceMean", attrs=ReduceAttrs, inputs=(1, 2), lower=lower_reduce_mean)
 def reduce_mean(inputs, attrs, ctx):
     axes = axes_of(inputs, attrs)
     if axes is None or len(axes) == 0:
@@ -103,7 +103,7 @@ def reduce_mean(inputs, attrs, ctx):
 
 
 for _name, _fn in {"ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}.items():
-    register(_name, attrs=ReduceAttrs)(_numpy_reduce(_fn))
+    register(_name, attrs=ReduceAttrs, inputs=(1, 2))(_numpy_reduce(_fn))
 
 
 @dataclass
@@ -206,7 +206,7 @@ def lower_batchnorm(lw, node, vals, out, axis=1):
     return Val(lw.batchnorm(x, scale, bias, mean, var, node.attrs.epsilon, axis))
 
 
-@register("BatchNormalization", attrs=BatchNormAttrs, lower=lower_batchnorm)
+@register("BatchNormalization", attrs=BatchNormAttrs, inputs=(5, 5), lower=lower_batchnorm)
 def batch_normalization(inputs, attrs, ctx):
     x, scale, bias, mean, var = inputs[:5]
     return [batchnorm(x, scale, bias, mean, var, attrs.epsilon, axis=1)]

@@ -35,17 +35,24 @@ class OpDef:
     prepare: object = None
     lower: object = None
     uses_blas: bool = False   # run() may call numpy's BLAS (the session then keeps BLAS single-threaded)
+    packed_inputs: tuple = ()  # the inputs that are packed sign bits (operators.Packed); the others are arrays
+    packed_output: object = None  # attrs -> whether the output is packed bits (None: never)
+    inputs: tuple = (1, 1)    # (required, most) inputs: the first `required` may not be omitted; None: any number
+
+    def packs(self, attrs):
+        return self.packed_output is not None and bool(self.packed_output(attrs))
 
 
 OPS = {}
 
 
-def register(*names, attrs=NoAttrs, prepare=None, lower=None, uses_blas=False):
+def register(*names, attrs=NoAttrs, inputs=(1, 1), prepare=None, lower=None, uses_blas=False, packed_inputs=(),
+             packed_output=None):
     def add(run):
         for name in names:
             if name in OPS:
                 raise ValueError(f"op {name} is registered twice")
-            OPS[name] = OpDef(name, run, attrs, prepare, lower, uses_blas)
+            OPS[name] = OpDef(name, run, attrs, prepare, lower, uses_blas, packed_inputs, packed_output, inputs)
         return run
     return add
 

@@ -53,7 +53,7 @@ class ReshapeAttrs(Attrs):
     allowzero: int = attr(0, lo=0, hi=1)
 
 
-@register("Reshape", attrs=ReshapeAttrs, lower=lower_copy)
+@register("Reshape", attrs=ReshapeAttrs, inputs=(2, 2), lower=lower_copy)
 def reshape(inputs, attrs, ctx):
     x, target = inputs[0], [int(v) for v in inputs[1]]
     if not attrs.allowzero:
@@ -92,13 +92,13 @@ def axes_of(inputs, attrs, index=1):
     return None if attrs.axes is None else list(attrs.axes)
 
 
-@register("Squeeze", attrs=AxesAttrs, lower=lower_copy)
+@register("Squeeze", attrs=AxesAttrs, inputs=(1, 2), lower=lower_copy)
 def squeeze(inputs, attrs, ctx):
     axes = axes_of(inputs, attrs)
     return [np.squeeze(inputs[0], axis=tuple(axes) if axes is not None else None)]
 
 
-@register("Unsqueeze", attrs=AxesAttrs, lower=lower_copy)
+@register("Unsqueeze", attrs=AxesAttrs, inputs=(1, 2), lower=lower_copy)
 def unsqueeze(inputs, attrs, ctx):
     x, axes = inputs[0], axes_of(inputs, attrs)
     for a in sorted(a + x.ndim + len(axes) if a < 0 else a for a in axes):
@@ -131,7 +131,7 @@ def lower_concat(lw, node, vals, out):
     return Val(lw.emit("concat", {"x": parts}, lw.act(lw.type(parts[0]), dims), axis=axis))
 
 
-@register("Concat", attrs=ConcatAttrs, lower=lower_concat)
+@register("Concat", attrs=ConcatAttrs, inputs=(1, None), lower=lower_concat)
 def concat(inputs, attrs, ctx):
     return [np.concatenate([i for i in inputs if i is not None], axis=attrs.axis)]
 
@@ -141,12 +141,12 @@ class GatherAttrs(Attrs):
     axis: int = 0
 
 
-@register("Gather", attrs=GatherAttrs)
+@register("Gather", attrs=GatherAttrs, inputs=(2, 2))
 def gather(inputs, attrs, ctx):
     return [np.take(inputs[0], inputs[1].astype(np.int64), axis=attrs.axis)]
 
 
-@register("Slice")
+@register("Slice", inputs=(3, 5))
 def slice_(inputs, attrs, ctx):
     x = inputs[0]
     starts, ends = inputs[1], inputs[2]
@@ -158,7 +158,7 @@ def slice_(inputs, attrs, ctx):
     return [x[tuple(index)]]
 
 
-@register("Expand")
+@register("Expand", inputs=(2, 2))
 def expand(inputs, attrs, ctx):
     x, target = inputs
     return [x * np.ones([int(v) for v in target], x.dtype)]
@@ -169,7 +169,7 @@ class ConstantAttrs(Attrs):
     value: np.ndarray = attr()
 
 
-@register("Constant", attrs=ConstantAttrs)
+@register("Constant", attrs=ConstantAttrs, inputs=(0, 0))
 def constant(inputs, attrs, ctx):
     return [attrs.value]
 

@@ -115,7 +115,7 @@ class _Binarizer:
         if padded is not None:
             x, pad_value, extra = padded
         w = self.g.constant(node.input(1))
-        own_pads = any(node.attrs.pads) or node.attrs.auto_pad not in ("NOTSET", "VALID")
+        own_pads = any(node.attrs.begin_end_pads()) or node.attrs.auto_pad not in ("NOTSET", "VALID")
         if extra is not None and pad_value == 1 and own_pads:
             node.why = "explicit +1 padding followed by the Conv's own zero padding"
         elif w is None:
@@ -131,7 +131,7 @@ class _Binarizer:
         else:
             conv = node.attrs
             if extra is not None:  # an explicit Pad in front: its pads join the Conv's
-                conv = conv.replace(pads=tuple(own + e for own, e in zip(conv.pads, extra)))
+                conv = conv.replace(pads=tuple(own + e for own, e in zip(conv.begin_end_pads(), extra)))
             bias = self.g.constant(node.input(2))
             attrs = XBConvAttrs(
                 weight_bits=pack(np.ascontiguousarray(w.transpose(0, 2, 3, 1))), weight_shape=tuple(w.shape),

@@ -6,17 +6,18 @@ import numpy as np
 
 from ..conv_geometry import span
 from ..errors import ModelError
+from ..operators import OPS
 
 MAX_PAD = 64           # an explicit Pad node's pads; a Conv's or pool's pads stay within its kernel
 
 
 def _check_pads(window, kernel, where):
     """window: a Conv's or pool's attributes; kernel: its kernel (None: unknown, the attribute's bound holds)."""
-    kernel = window.kernel_shape or kernel
-    if not kernel or len(kernel) != len(window.dilations):
+    kernel, dilations = window.kernel_shape or kernel, window.steps()[1]
+    if not kernel or len(kernel) != len(dilations):
         return
-    limit = max(span(k, d) for k, d in zip(kernel, window.dilations))
-    if any(p > limit for p in window.pads):
+    limit = max(span(k, d) for k, d in zip(kernel, dilations))
+    if any(p > limit for p in window.begin_end_pads()):
         raise ModelError(f"{where}: attribute pads={list(window.pads)} is outside [0, {limit}]")
 
 
@@ -43,4 +44,37 @@ def check_attributes(graph):
             visit(inner)
     for node in graph.nodes:
         visit(node)
+    return graph
+
+
+def check_arity(graph):
+    """Every node has the inputs its op requires (operators/: each op's declared `inputs`)."""
+    def visit(node):
+        lo, hi = OPS[node.op].inputs
+        if len(node.inputs) < lo or any(not i for i in node.inputs[:lo]) or (hi is not None and len(node.inputs) > hi):
+            raise ModelError(f"node {node.name!r} ({node.op}) has inputs {node.inputs}: it takes {lo} to "
+                             f"{'any number' if hi is None else hi}, the first {lo} not omitted")
+        for inner in node.carried_nodes():
+            visit(inner)
+    for node in graph.nodes:
+        visit(node)
+    return graph
+
+
+def check_value_kinds(graph):
+    """Every value is read as what its producer makes it: packed sign bits where the reading op takes
+    them (its packed_inputs), an array everywhere else, and no graph output is packed bits.  A planned
+    graph from a file that mixes them up is refused here instead of failing inside a kernel."""
+    packed = set()
+    for node in graph.nodes:
+        opdef = OPS[node.op]
+        for i, name in enumerate(node.inputs):
+            if name and (name in packed) != (i in opdef.packed_inputs):
+                raise ModelError(f"node {node.name!r} ({node.op}) reads {name!r} as "
+                                 f"{'packed bits' if i in opdef.packed_inputs else 'an array'}, which it is not")
+        if opdef.packs(node.attrs):
+            packed.update(o for o in node.outputs if o)
+    for v in graph.outputs:
+        if v.name in packed:
+            raise ModelError(f"graph output {v.name!r} is packed bits, not an array")
     return graph

@@ -139,11 +139,12 @@ def analyze(model, data=None, weights=None, seed=0):
         has_latent = (w_latent is not None and w_latent.shape == w_used.shape and
                       per_channel_scale(_unit_rows(node, w_latent), 0) is None)
         rows = _unit_rows(node, w_latent if has_latent else w_used).astype(np.float64)
+        units = rows.shape[0]
         if rows.shape[0] > MAX_UNITS:
             rows = rows[rng.choice(rows.shape[0], MAX_UNITS, replace=False)]
         d = rows.shape[1]
         theory_mean, theory_sd = geometry.expected_angle_deg(d)
-        entry = {"layer": node.name, "op": node.op, "binary": is_binary, "first": first, "d": d,
+        entry = {"layer": node.name, "op": node.op, "binary": is_binary, "first": first, "d": d, "units": units,
                  "weights_source": "latent float weights" if has_latent else (
                      "float weights" if not is_binary else "binary weights only (latent weights not in the model)"),
                  "theory": {"limit_deg": geometry.LIMIT_DEG, "expected_deg": theory_mean, "spread_deg": theory_sd}}

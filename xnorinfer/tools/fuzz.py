@@ -1,7 +1,10 @@
 """Mutation fuzzing of the model loaders: random bit flips, truncations, inserted bytes, and (for
 .xnor) structured edits of the graph description with the checksum recomputed, so the parser itself
 is exercised.  A case passes when loading (and, if it loads, running on a small input) either works or
-raises an ordinary Python exception; a crash kills the process, which is the failure being hunted."""
+raises an ordinary Python exception; a crash kills the process, which is the failure being hunted.
+A broken file should be refused when it loads, with a ModelError naming the problem: the outcomes
+say which exceptions were raised where."""
+import collections
 import json
 import struct
 import zlib
@@ -79,23 +82,25 @@ def mutate(buf, rng, is_xnor):
 
 
 def run_case(data, feed_shape, session_class):
+    """The outcome of loading `data` (and, if it loads, running it on zeros): "ok", or "load:" / "run:"
+    and the name of the exception raised."""
+    stage = "load"
     try:
         sess = session_class(data)
+        stage = "run"
         inputs = sess.get_inputs()
         if len(inputs) == 1:
             sess.run(None, {inputs[0].name: np.zeros(feed_shape, np.float32)})
-    except EXPECTED:
-        return False
-    return True
+    except EXPECTED as exc:
+        return f"{stage}:{type(exc).__name__}"
+    return "ok"
 
 
 def fuzz(model_bytes, feed_shape, cases, seed=0, session_class=None):
-    """Run `cases` mutations of model_bytes; returns (cases run, how many still loaded and ran)."""
+    """Run `cases` mutations of model_bytes; returns a Counter of their outcomes (run_case)."""
     if session_class is None:
         from ..session import InferenceSession as session_class
     rng = np.random.default_rng(seed)
     is_xnor = model_bytes[:8] == xnor_format.MAGIC
-    survived = 0
-    for _ in range(cases):
-        survived += run_case(mutate(model_bytes, rng, is_xnor), feed_shape, session_class)
-    return cases, survived
+    return collections.Counter(run_case(mutate(model_bytes, rng, is_xnor), feed_shape, session_class)
+                               for _ in range(cases))
