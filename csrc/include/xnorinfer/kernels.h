@@ -9,8 +9,14 @@
  *   kernel depends on them: callers may hand in words with garbage tail bits.
  *   The dot product of two packed rows of length K is  K - 2 * popcount(a XOR b).
  *
- * Every function validates what it can (null pointers, zero or overflowing sizes) and returns an
- * xnor_status; xnor_last_error() gives a message for the calling thread's last failure.
+ * Errors, for the whole library (model.h's functions too): a function that can fail returns an
+ * xnor_status, XNOR_OK (0) on success; nothing is reported any other way (xnor_popcount_peak_loop,
+ * which returns a count, returns 0 instead).  The message that goes with a failure:
+ *   - kernel functions (this header) validate what they can (null pointers, zero or overflowing
+ *     sizes) and leave it for the calling thread in xnor_last_error();
+ *   - model functions leave it where each one says: in the caller's err buffer for xnor_model_open_*,
+ *     in xnor_model_error(model) for xnor_model_run; xnor_model_input_info, xnor_model_output_info and
+ *     xnor_model_set_num_threads return XNOR_EINVAL for a bad model, index or count and leave none.
  */
 #ifndef XNORINFER_KERNELS_H
 #define XNORINFER_KERNELS_H

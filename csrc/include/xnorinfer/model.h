@@ -8,8 +8,7 @@
  * tables, weights laid out for the active ISA, every intermediate tensor (placed by lifetime, so
  * tensors that are never alive together share bytes) and the kernels' scratch.  A run allocates
  * nothing.  No global state beyond the kernel library's (its ISA table and thread pool): every
- * function takes the model, and errors come back as a status plus a message in the model (or, for
- * open, in the caller's buffer).
+ * function takes the model.  Errors: see kernels.h.
  *
  *   xnor_model *m; char err[256];
  *   if (xnor_model_open_file("model.xnor", NULL, &m, err, sizeof err) != XNOR_OK) { puts(err); ... }
