@@ -44,8 +44,9 @@ typedef struct {
     size_t nbytes;             /* what the caller's buffer must hold */
 } xnor_tensor_info;
 /* Open from a file (read once into the model's allocation) or from memory (the bytes are used in
- * place: they must stay valid and unchanged until close; 64-byte alignment is not required).
- * opts may be NULL.  On failure *model is NULL and err (if not NULL) holds a message. */
+ * place: they must be 16-byte aligned, as malloc returns them, else XNOR_EINVAL; and they must stay
+ * valid and unchanged until close).  opts may be NULL.  On failure *model is NULL and err (if not
+ * NULL) holds a message. */
 XNOR_API xnor_status xnor_model_open_file(const char *path, const xnor_model_options *opts, xnor_model **model,
                                           char *err, size_t err_size);
 XNOR_API xnor_status xnor_model_open_memory(const void *data, size_t size, const xnor_model_options *opts,
