@@ -108,7 +108,7 @@ void xnor_winograd_output_avx2(const float *m, size_t m_stride, size_t ldm, size
                                float *const out[4], size_t ld, size_t cols);
 #endif
 
-/* Depthwise-conv and pooling output rows (fconv/rows.h). */
+/* Depthwise-conv and pooling output rows (fconv/rows.inc). */
 typedef void (*xnor_depthwise_row_fn)(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w,
                                       size_t lo, size_t hi, const float *w, const float *bias, float *out);
 typedef void (*xnor_pool_row_fn)(const float *x, const xnor_conv_params *p, size_t oy, size_t out_w, size_t lo,
@@ -126,7 +126,7 @@ void xnor_pool_row_avx2(const float *x, const xnor_conv_params *p, size_t oy, si
                         int kind, double *sum, float *out);
 #endif
 
-/* Float output transform of a row (bconv/float-row.h): see xnor_output_row. */
+/* Float output transform of a row (bconv/float-row.inc): see xnor_output_row. */
 typedef void (*xnor_float_row_fn)(const xnor_output_transform *t, const int32_t *acc, size_t n,
                                   const float *residual, float *dst);
 void xnor_float_row_ref(const xnor_output_transform *t, const int32_t *acc, size_t n, const float *residual,

@@ -97,11 +97,11 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
 #define DEPTHWISE_ROW xnor_depthwise_row_avx2
 #define POOL_ROW xnor_pool_row_avx2
 #include <math.h>
-#include "rows.h"
+#include "rows.inc"
 
-/* Winograd F(4x4, 3x3) transforms (see winograd.c): winograd.h's expressions, 8 channels a vector, so
- * the same bits as the portable loops. */
-#include "winograd.h"
+/* Winograd F(4x4, 3x3) transforms (see winograd.c): the expressions of winograd-transforms.inc, 8 channels
+ * a vector, so the same bits as the portable loops. */
+#include "winograd-transforms.inc"
 #define WG_TARGET __attribute__((target("avx2")))
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_SUB(a, b) _mm256_sub_ps(a, b)

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../internal.h"
-#include "winograd.h"
+#include "winograd-transforms.inc"
 
 #define S_ADD(a, b) ((a) + (b))
 #define S_SUB(a, b) ((a) - (b))
