@@ -4,7 +4,8 @@
  * -ffp-contract=off so no fused multiply-add changes a result. */
 #include <math.h>
 #include <string.h>
-#include "../internal.h"
+#include "output.h"
+#include "../dispatch.h"
 
 void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
                              size_t n, uint64_t *out) {

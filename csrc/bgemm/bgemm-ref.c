@@ -1,6 +1,8 @@
 /* Reference binary GEMM kernels: plain loops and a portable popcount, obviously right.
  * Every optimised kernel is tested against these (and against numpy from Python). */
-#include "../internal.h"
+#include "../dispatch.h"
+#include "bgemm.h"
+#include "../bconv/output.h"
 
 static void ukernel_ref(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
                         const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {

@@ -3,7 +3,8 @@
  * FMA chains cover the FMA latency at two per cycle); per input channel of a tap, 2 weight loads and
  * 6 broadcasts feed 12 FMAs.  Channel tails use masked loads and stores.  Used by the avx2 and avx512 paths (every
  * CPU with AVX-512 has FMA; dispatch.c requires FMA for the avx2 path). */
-#include "../internal.h"
+#include "fconv.h"
+#include "winograd.h"
 #ifdef XNOR_X86
 #include <immintrin.h>
 

@@ -16,7 +16,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../internal.h"
+#include "fconv.h"
+#include "winograd.h"
+#include "../dispatch.h"
 
 typedef struct {
     const float *x, *w, *bias;

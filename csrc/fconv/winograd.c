@@ -23,7 +23,9 @@
  * neighbours' error).  The reference ISA keeps the direct conv; the tests compare with float64. */
 #include <stdlib.h>
 #include <string.h>
-#include "../internal.h"
+#include "winograd.h"
+#include "fconv.h"
+#include "../dispatch.h"
 #include "winograd-transforms.inc"
 
 #define S_ADD(a, b) ((a) + (b))

@@ -1,5 +1,5 @@
 /* Packing driver: validation, the ISA's float32 packer, reference packers for the other types. */
-#include "../internal.h"
+#include "../dispatch.h"
 
 void xnor_pack_f64_ref(const double *x, size_t rows, size_t k, uint64_t *out);
 void xnor_pack_f16_ref(const uint16_t *x, size_t rows, size_t k, uint64_t *out);
