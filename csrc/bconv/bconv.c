@@ -112,10 +112,7 @@ static void gather_row(const conv_job *job, size_t pix, size_t g, uint64_t *row)
 
 /* acc[o] -= sums[o]: a border pixel pays this once per padded tap, so it must vectorise (GCC's -O2
  * cost model leaves it scalar, which made it ~4% of a 56x56 conv). */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("tree-vectorize")))
-#endif
-static void subtract_row(int32_t *restrict acc, const int32_t *restrict sums, size_t n) {
+VECTORIZE static void subtract_row(int32_t *restrict acc, const int32_t *restrict sums, size_t n) {
     for (size_t o = 0; o < n; o++) acc[o] -= sums[o];
 }
 
