@@ -213,16 +213,18 @@ XNOR_API xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, 
  * max(-0.0, +0.0) = +0.0 and max(+0.0, -0.0) = -0.0.  NaN payloads are not specified.  Every size must
  * be >= 1.  The elementwise ops may run in place (out equal to an operand of the output's shape). */
 #define XNOR_MAX_RANK 6
+/* Two-operand float ops are "arith", never "binary": in this library binary means +-1 values. */
 typedef enum {
-    XNOR_BIN_ADD = 0, XNOR_BIN_SUB = 1, XNOR_BIN_MUL = 2, XNOR_BIN_DIV = 3, XNOR_BIN_MAX = 4, XNOR_BIN_MIN = 5,
-    XNOR_BIN_PRELU = 6,   /* a < 0 ? a * b : a */
-    XNOR_BIN_GREATER = 7, XNOR_BIN_GREATER_EQUAL = 8, XNOR_BIN_LESS = 9, XNOR_BIN_LESS_EQUAL = 10,
-    XNOR_BIN_EQUAL = 11,  /* comparisons write uint8 0/1 */
-    XNOR_BIN_COUNT = 12
-} xnor_binary_op;
-XNOR_API xnor_status xnor_binary_f32(xnor_binary_op op, const float *a, const size_t *a_dims, const float *b,
-                                     const size_t *b_dims, void *out, const size_t *out_dims, size_t rank);
-/* out = cond ? a : b (cond uint8, any nonzero is true), broadcasting like xnor_binary_f32. */
+    XNOR_ARITH_ADD = 0, XNOR_ARITH_SUB = 1, XNOR_ARITH_MUL = 2, XNOR_ARITH_DIV = 3, XNOR_ARITH_MAX = 4,
+    XNOR_ARITH_MIN = 5,
+    XNOR_ARITH_PRELU = 6,   /* a < 0 ? a * b : a */
+    XNOR_ARITH_GREATER = 7, XNOR_ARITH_GREATER_EQUAL = 8, XNOR_ARITH_LESS = 9, XNOR_ARITH_LESS_EQUAL = 10,
+    XNOR_ARITH_EQUAL = 11,  /* comparisons write uint8 0/1 */
+    XNOR_ARITH_COUNT = 12
+} xnor_arith_op;
+XNOR_API xnor_status xnor_arith_f32(xnor_arith_op op, const float *a, const size_t *a_dims, const float *b,
+                                    const size_t *b_dims, void *out, const size_t *out_dims, size_t rank);
+/* out = cond ? a : b (cond uint8, any nonzero is true), broadcasting like xnor_arith_f32. */
 XNOR_API xnor_status xnor_where_f32(const uint8_t *cond, const size_t *cond_dims, const float *a,
                                     const size_t *a_dims, const float *b, const size_t *b_dims, float *out,
                                     const size_t *out_dims, size_t rank);
