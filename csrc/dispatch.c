@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "dispatch.h"
 
 #ifdef XNOR_X86
 #include <cpuid.h>

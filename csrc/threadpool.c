@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-#include "internal.h"
+#include "common.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

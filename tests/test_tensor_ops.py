@@ -1,4 +1,4 @@
-"""The C float tensor ops (xnor_binary_f32, xnor_where_f32, xnor_unary_f32, xnor_batchnorm_f32,
+"""The C float tensor ops (xnor_arith_f32, xnor_where_f32, xnor_unary_f32, xnor_batchnorm_f32,
 xnor_softmax_f32, xnor_mean_f32, xnor_transpose) against numpy, and the float executor's Softmax /
 ReduceMean / GlobalAveragePool, which call them.
 
@@ -50,7 +50,7 @@ def assert_same(got, want, zero_sign=True):
         assert np.array_equal(np.signbit(got[zeros]), np.signbit(want[zeros]))
 
 
-# ---- binary ops and where ----------------------------------------------------------------------------
+# ---- arith ops and where -----------------------------------------------------------------------------
 
 NUMPY_BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "max": np.maximum,
@@ -78,7 +78,7 @@ def test_binary_equals_numpy(ops, op, tie):
     if op in COMPARISONS:
         want = want.astype(np.uint8)
     out = np.empty(shape, want.dtype)
-    C.binary_f32(op, a, b, out)
+    C.arith_f32(op, a, b, out)
     assert_same(out, want.reshape(shape), zero_sign=X86 or op not in ("max", "min"))
 
 
@@ -97,7 +97,7 @@ def test_binary_layouts(a_shape, b_shape):
             want = np.asarray(fn(a, b))
         want = want.astype(np.uint8) if op in COMPARISONS else want
         out = np.empty(shape, want.dtype)
-        C.binary_f32(op, a, b, out)
+        C.arith_f32(op, a, b, out)
         assert_same(out, want, zero_sign=X86 or op not in ("max", "min"))
 
 
@@ -107,7 +107,7 @@ def test_max_min_ties_and_relu_zero():
     z, nz = np.array([0.0], F32), np.array([-0.0], F32)
     out = np.empty(1, F32)
     for op, a, b, sign in (("max", nz, z, False), ("max", z, nz, True), ("min", nz, z, False), ("min", z, nz, True)):
-        C.binary_f32(op, a, b, out)
+        C.arith_f32(op, a, b, out)
         assert out[0] == 0 and bool(np.signbit(out[0])) == sign
     C.unary_f32("relu", nz, out)
     assert out[0] == 0 and not np.signbit(out[0])
@@ -277,7 +277,7 @@ def test_transpose_activations(shape, perm):
 def test_bad_arguments_raise():
     f = np.zeros((2, 3), F32)
     with pytest.raises(ValueError, match="neither 1 nor"):
-        C.binary_f32("add", f, np.zeros((2, 2), F32), np.empty((2, 3), F32))
+        C.arith_f32("add", f, np.zeros((2, 2), F32), np.empty((2, 3), F32))
     with pytest.raises(ValueError, match=">= 1"):
         C.unary_f32("abs", np.zeros(0, F32), np.zeros(0, F32))
     with pytest.raises(ValueError, match="permutation"):

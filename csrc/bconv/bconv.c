@@ -14,7 +14,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "../internal.h"
+#include "bconv.h"
+#include "output.h"
+#include "../bgemm/bgemm.h"
+#include "../dispatch.h"
 
 #define BLOCK_ROW_BYTES (16 * 1024) /* gathered rows of a pixel block */
 #define BLOCK_ACC_BYTES (32 * 1024) /* its int32 accumulators */
@@ -40,7 +43,7 @@ typedef struct {
     int whole_words;          /* every group's channels are whole words: taps copy, no masking */
     const uint64_t *panels;   /* weights in panel order (micro-kernel) or masked rows (direct kernel) */
     size_t panels_per_group;
-    int split;                /* panels and gathered rows nibble-split (internal.h) for gemm_ukernel_split */
+    int split;                /* panels and gathered rows nibble-split (bgemm/bgemm.h) for gemm_ukernel_split */
     const int32_t *tap_sums;  /* [tap][out_c] sum of +-1 weights, for pad_value 0; else NULL */
     size_t out_row_bytes;
     size_t mr, mc;            /* rows per micro-kernel call; pixels per block */
@@ -109,10 +112,7 @@ static void gather_row(const conv_job *job, size_t pix, size_t g, uint64_t *row)
 
 /* acc[o] -= sums[o]: a border pixel pays this once per padded tap, so it must vectorise (GCC's -O2
  * cost model leaves it scalar, which made it ~4% of a 56x56 conv). */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("tree-vectorize")))
-#endif
-static void subtract_row(int32_t *restrict acc, const int32_t *restrict sums, size_t n) {
+VECTORIZE static void subtract_row(int32_t *restrict acc, const int32_t *restrict sums, size_t n) {
     for (size_t o = 0; o < n; o++) acc[o] -= sums[o];
 }
 

@@ -4,7 +4,8 @@
  * -ffp-contract=off so no fused multiply-add changes a result. */
 #include <math.h>
 #include <string.h>
-#include "../internal.h"
+#include "output.h"
+#include "../dispatch.h"
 
 void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, const uint64_t *flip_bits,
                              size_t n, uint64_t *out) {
@@ -18,7 +19,7 @@ void xnor_threshold_pack_ref(const int32_t *acc, const int32_t *thresholds, cons
 
 #define FLOAT_ROW_NAME xnor_float_row_ref
 #define FLOAT_ROW_TARGET
-#include "float-row.h"
+#include "float-row.inc"
 
 void xnor_output_row(const xnor_output_transform *t, const uint64_t *flip_bits, const int32_t *acc,
                      size_t n, const float *residual, void *out) {

@@ -6,9 +6,13 @@
  * rows x NR = 8 columns, each k-step loads one word of each of the 8 columns (from the panel) and
  * broadcasts one word of each of the 4 rows, so the 8 byte counters hold per-column counts.  Two forms:
  * on plain words the inner loop is XOR, AND, SHIFT, AND, 2 x VPSHUFB, 2 x ADD per 256 binary MACs; on
- * nibble-split operands (internal.h; the drivers use it where weights are reused over many pixels) it
+ * nibble-split operands (bgemm.h; the drivers use it where weights are reused over many pixels) it
  * is 2 x (XOR, VPSHUFB, ADD), ~1.3x faster.  Both fit the 16 ymm registers. */
-#include "../internal.h"
+#include "../dispatch.h"
+#include "bgemm.h"
+#include "../bconv/output.h"
+#include "../fconv/fconv.h"
+#include "../fconv/winograd.h"
 #ifdef XNOR_X86
 #include <immintrin.h>
 
@@ -70,7 +74,7 @@ XNOR_TARGET_AVX2 INLINE void store_row(int32_t *c, size_t nr, __m256i cols0_3, _
     _mm256_maskstore_epi32(c, keep, count);
 }
 
-/* rows x NR tile of counts, on plain words or (split) on nibble-split operands (internal.h): there the
+/* rows x NR tile of counts, on plain words or (split) on nibble-split operands (bgemm.h): there the
  * XOR of two split words is the lookup index, so a product costs XOR, VPSHUFB, ADD per nibble half, 6
  * vector ops per 256 binary MACs instead of 8 (registers: 8 counters, the table, 2 x 2 panel vectors, 2
  * broadcasts, a temporary).  A k-step adds at most 8 to a byte either way.  One flat k-loop with a

@@ -5,7 +5,11 @@
  * lanes of the 4*MR accumulators already hold per-column counts: no horizontal reductions, and the
  * XOR -> VPOPCNTQ -> VPADDQ chain is the whole inner loop (3 vector uops per 512 binary MACs, the
  * same as the register-only peak loop). */
-#include "../internal.h"
+#include "../dispatch.h"
+#include "bgemm.h"
+#include "../bconv/output.h"
+#include "../fconv/fconv.h"
+#include "../fconv/winograd.h"
 #ifdef XNOR_X86
 #include <immintrin.h>
 

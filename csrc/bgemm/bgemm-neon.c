@@ -23,7 +23,9 @@
  *     it is widened into u32 (vaddw_u16), which holds any count (k <= INT32_MAX/2).
  */
 #include <string.h>
-#include "../internal.h" /* outside the guard: on x86 the file is then not an empty translation unit */
+#include "../dispatch.h" /* outside the guard: on x86 the file is then not an empty translation unit */
+#include "bgemm.h"
+#include "../bconv/output.h"
 
 #ifdef XNOR_ARM64
 #include <arm_neon.h>

@@ -1,6 +1,9 @@
 /* Reference binary GEMM kernels: plain loops and a portable popcount, obviously right.
  * Every optimised kernel is tested against these (and against numpy from Python). */
-#include "../internal.h"
+#include "../dispatch.h"
+#include "bgemm.h"
+#include "../bconv/output.h"
+#include "../pack/pack.h"
 
 static void ukernel_ref(size_t mr, size_t nr, size_t kc, const uint64_t *a, size_t lda,
                         const uint64_t *panel, int32_t *c, size_t ldc, int32_t k, unsigned flags) {
@@ -29,8 +32,6 @@ static void direct_ref(size_t m, size_t n, size_t words, uint64_t tail_mask, con
         }
     }
 }
-
-void xnor_pack_f32_ref(const float *x, size_t rows, size_t k, uint64_t *out);
 
 static double peak_ref(uint64_t iters, uint64_t *sink) {
     uint64_t a0 = 1, a1 = 3, b0 = 0x55, b1 = 0x33, c0 = 0, c1 = 0, c2 = 0, c3 = 0;

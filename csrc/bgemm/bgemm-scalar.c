@@ -2,7 +2,8 @@
  * for CPUs without a SIMD path, and the baseline the SIMD paths are measured against.
  * Only the direct (dot-product) kernel: with a handful of general registers a register-tiled
  * outer-product micro-kernel spills, and measured here it ran at 2/3 of the speed of 2x2 dot products. */
-#include "../internal.h"
+#include "../dispatch.h"
+#include "../bconv/output.h"
 
 #if defined(XNOR_X86)
 #define XNOR_TARGET_SCALAR __attribute__((target("popcnt")))

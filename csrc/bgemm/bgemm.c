@@ -3,7 +3,8 @@
  * the micro-kernel; this file is the same for every path. */
 #include <stdlib.h>
 #include <string.h>
-#include "../internal.h"
+#include "../dispatch.h"
+#include "bgemm.h"
 
 #define L1_PANEL_BYTES (32 * 1024)   /* one panel k-block, read MR rows at a time */
 #define L2_A_BYTES (1024 * 1024)     /* the rows of A swept across a panel */

@@ -3,7 +3,8 @@
  * FMA chains cover the FMA latency at two per cycle); per input channel of a tap, 2 weight loads and
  * 6 broadcasts feed 12 FMAs.  Channel tails use masked loads and stores.  Used by the avx2 and avx512 paths (every
  * CPU with AVX-512 has FMA; dispatch.c requires FMA for the avx2 path). */
-#include "../internal.h"
+#include "fconv.h"
+#include "winograd.h"
 #ifdef XNOR_X86
 #include <immintrin.h>
 
@@ -97,11 +98,11 @@ void xnor_fconv_block_avx2(const float *x, size_t pixel_stride, size_t npix, siz
 #define DEPTHWISE_ROW xnor_depthwise_row_avx2
 #define POOL_ROW xnor_pool_row_avx2
 #include <math.h>
-#include "rows.h"
+#include "rows.inc"
 
-/* Winograd F(4x4, 3x3) transforms (see winograd.c): winograd.h's expressions, 8 channels a vector, so
- * the same bits as the portable loops. */
-#include "winograd.h"
+/* Winograd F(4x4, 3x3) transforms (see winograd.c): the expressions of winograd-transforms.inc, 8 channels
+ * a vector, so the same bits as the portable loops. */
+#include "winograd-transforms.inc"
 #define WG_TARGET __attribute__((target("avx2")))
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_SUB(a, b) _mm256_sub_ps(a, b)
@@ -114,6 +115,13 @@ WG_TARGET static inline __m256i wg_mask(size_t left) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), lane);
 }
 
+/* Column j of a 6x6 tile: its six rows, `stride` floats apart (what both transforms start from). */
+WG_TARGET static inline void wg_load_column(const float *col, size_t stride, __m256i mask, int full, __m256 v[6]) {
+    v[0] = WG_LOAD(col, mask, full), v[1] = WG_LOAD(col + stride, mask, full);
+    v[2] = WG_LOAD(col + 2 * stride, mask, full), v[3] = WG_LOAD(col + 3 * stride, mask, full);
+    v[4] = WG_LOAD(col + 4 * stride, mask, full), v[5] = WG_LOAD(col + 5 * stride, mask, full);
+}
+
 WG_TARGET void xnor_winograd_input_avx2(const float *strip, size_t row_stride, size_t n, size_t cp, float *v,
                                          size_t v_stride) {
     for (size_t k = 0; k < n; k++) {
@@ -124,12 +132,10 @@ WG_TARGET void xnor_winograd_input_avx2(const float *strip, size_t row_stride, s
             const __m256i mask = wg_mask(cp - c);
             __m256 t[6][6];
             for (size_t j = 0; j < 6; j++) {
-                const float *col = base + j * cp + c;
-                __m256 d0 = WG_LOAD(col, mask, full), d1 = WG_LOAD(col + row_stride, mask, full);
-                __m256 d2 = WG_LOAD(col + 2 * row_stride, mask, full), d3 = WG_LOAD(col + 3 * row_stride, mask, full);
-                __m256 d4 = WG_LOAD(col + 4 * row_stride, mask, full), d5 = WG_LOAD(col + 5 * row_stride, mask, full);
-                XNOR_WG_IN_G(__m256, V_ADD, V_SUB, V_MULC, d0, d1, d2, d3, d4, d5, t[0][j], t[1][j], t[2][j], t[3][j],
-                             t[4][j], t[5][j]);
+                __m256 d[6];
+                wg_load_column(base + j * cp + c, row_stride, mask, full, d);
+                XNOR_WG_IN_G(__m256, V_ADD, V_SUB, V_MULC, d[0], d[1], d[2], d[3], d[4], d[5], t[0][j], t[1][j], t[2][j],
+                             t[3][j], t[4][j], t[5][j]);
             }
             for (size_t i = 0; i < 6; i++) {
                 __m256 y[6];
@@ -151,11 +157,10 @@ WG_TARGET void xnor_winograd_output_avx2(const float *m, size_t m_stride, size_t
             const __m256i mask = wg_mask(nch - o);
             __m256 s[4][6];
             for (size_t j = 0; j < 6; j++) {
-                const float *col = mk + j * m_stride + o;
-                __m256 q0 = WG_LOAD(col, mask, full), q1 = WG_LOAD(col + 6 * m_stride, mask, full);
-                __m256 q2 = WG_LOAD(col + 12 * m_stride, mask, full), q3 = WG_LOAD(col + 18 * m_stride, mask, full);
-                __m256 q4 = WG_LOAD(col + 24 * m_stride, mask, full), q5 = WG_LOAD(col + 30 * m_stride, mask, full);
-                XNOR_WG_OUT_G(__m256, V_ADD, V_SUB, V_MULC, q0, q1, q2, q3, q4, q5, s[0][j], s[1][j], s[2][j], s[3][j]);
+                __m256 q[6];
+                wg_load_column(mk + j * m_stride + o, 6 * m_stride, mask, full, q);
+                XNOR_WG_OUT_G(__m256, V_ADD, V_SUB, V_MULC, q[0], q[1], q[2], q[3], q[4], q[5], s[0][j], s[1][j], s[2][j],
+                              s[3][j]);
             }
             __m256 b = bias ? WG_LOAD(bias + o, mask, full) : _mm256_setzero_ps();
             for (size_t a = 0; a < 4; a++) {

@@ -16,7 +16,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../internal.h"
+#include "fconv.h"
+#include "winograd.h"
+#include "../dispatch.h"
 
 typedef struct {
     const float *x, *w, *bias;
@@ -90,7 +92,7 @@ void xnor_fconv_cols(const xnor_conv_params *p, size_t ox, size_t *kx0, size_t *
 #define ROWS_TARGET
 #define DEPTHWISE_ROW xnor_depthwise_row_ref
 #define POOL_ROW xnor_pool_row_ref
-#include "rows.h"
+#include "rows.inc"
 
 /* Output channels per pass over a row: one slice of the weights (taps x in_c x 16 floats) stays in L1
  * while every pixel of the row goes through it.  (A 1x1 conv 256 -> 512 has 512 KB of weights, which

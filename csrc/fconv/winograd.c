@@ -23,8 +23,10 @@
  * neighbours' error).  The reference ISA keeps the direct conv; the tests compare with float64. */
 #include <stdlib.h>
 #include <string.h>
-#include "../internal.h"
 #include "winograd.h"
+#include "fconv.h"
+#include "../dispatch.h"
+#include "winograd-transforms.inc"
 
 #define S_ADD(a, b) ((a) + (b))
 #define S_SUB(a, b) ((a) - (b))
@@ -119,13 +121,7 @@ void xnor_winograd_prepare(const float *w, const xnor_conv_params *p, float *u) 
  * Y = A^T M A + bias, A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]]; row a of
  * tile k's 4x4 goes to out[a] + (4k + b)*ld, for the first `cols` pixels of the strip; out[a] NULL:
  * that row lies past the output. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define WG_VECTORIZE __attribute__((optimize("tree-vectorize")))
-#else
-#define WG_VECTORIZE
-#endif
-
-WG_VECTORIZE
+VECTORIZE
 void xnor_winograd_input_ref(const float *strip, size_t row_stride, size_t n, size_t cp, float *v, size_t v_stride) {
     for (size_t k = 0; k < n; k++) {
         const float *base = strip + 4 * k * cp;
@@ -146,7 +142,7 @@ void xnor_winograd_input_ref(const float *strip, size_t row_stride, size_t n, si
     }
 }
 
-WG_VECTORIZE
+VECTORIZE
 void xnor_winograd_output_ref(const float *m, size_t m_stride, size_t ldm, size_t n, size_t nch, const float *bias,
                               float *const out[4], size_t ld, size_t cols) {
     for (size_t k = 0; k < n; k++) {

@@ -1,4 +1,4 @@
-/* Elementwise float32 ops with numpy broadcasting (binary ops, comparisons, where), unary ops and
+/* Elementwise float32 ops with numpy broadcasting (arithmetic, comparisons, where), unary ops and
  * inference batch norm.
  *
  * Exactness is the point: each element is the IEEE float32 operation(s) numpy's ufuncs perform, in the
@@ -108,10 +108,10 @@ xnor_status xnor_broadcast(const char *what, size_t rank, const size_t *out_dims
         }                                                                                       \
     } while (0)
 
-/* ---- binary ops --------------------------------------------------------------------------------- */
+/* ---- arith ops ---------------------------------------------------------------------------------- */
 
 /* A row of n outputs from a row of a and one of b, each contiguous (v) or one value (s). */
-typedef void (*bin_row_fn)(const float *a, const float *b, void *out, size_t n);
+typedef void (*arith_row_fn)(const float *a, const float *b, void *out, size_t n);
 
 #define MAX_F(x, y) (((x) > (y) || isnan(x)) ? (x) : (y))
 #define MIN_F(x, y) (((x) < (y) || isnan(x)) ? (x) : (y))
@@ -132,7 +132,7 @@ static inline float select_f(int c, float a, float b) {
 /* a < 0 ? a * b : a, the product computed for every element (as numpy's x * slope is) */
 static inline float prelu_f(float x, float y) { return select_f(x < 0.0f, x * y, x); }
 
-#define BIN_ROWS(name, T, EXPR)                                                                          \
+#define ARITH_ROWS(name, T, EXPR)                                                                        \
     VECTORIZE static void name##_vv(const float *a, const float *b, void *out, size_t n) {               \
         T *o = out;                                                                                      \
         for (size_t i = 0; i < n; i++) { float x = a[i], y = b[i]; o[i] = (T)(EXPR); }                   \
@@ -154,42 +154,42 @@ static inline float prelu_f(float x, float y) { return select_f(x < 0.0f, x * y,
         for (size_t i = 0; i < n; i++) o[i] = v;                                                         \
     }
 
-BIN_ROWS(add, float, x + y)
-BIN_ROWS(sub, float, x - y)
-BIN_ROWS(mul, float, x * y)
-BIN_ROWS(div, float, x / y)
-BIN_ROWS(max, float, MAX_F(x, y))
-BIN_ROWS(min, float, MIN_F(x, y))
-BIN_ROWS(prelu, float, prelu_f(x, y))
-BIN_ROWS(gt, uint8_t, x > y)
-BIN_ROWS(ge, uint8_t, x >= y)
-BIN_ROWS(lt, uint8_t, x < y)
-BIN_ROWS(le, uint8_t, x <= y)
-BIN_ROWS(eq, uint8_t, x == y)
+ARITH_ROWS(add, float, x + y)
+ARITH_ROWS(sub, float, x - y)
+ARITH_ROWS(mul, float, x * y)
+ARITH_ROWS(div, float, x / y)
+ARITH_ROWS(max, float, MAX_F(x, y))
+ARITH_ROWS(min, float, MIN_F(x, y))
+ARITH_ROWS(prelu, float, prelu_f(x, y))
+ARITH_ROWS(gt, uint8_t, x > y)
+ARITH_ROWS(ge, uint8_t, x >= y)
+ARITH_ROWS(lt, uint8_t, x < y)
+ARITH_ROWS(le, uint8_t, x <= y)
+ARITH_ROWS(eq, uint8_t, x == y)
 
-#define BIN_TABLE_ROW(name) {name##_ss, name##_sv, name##_vs, name##_vv}
+#define ARITH_TABLE_ROW(name) {name##_ss, name##_sv, name##_vs, name##_vv}
 /* [op][2 * (a contiguous) + (b contiguous)] */
-static const bin_row_fn bin_rows[XNOR_BIN_COUNT][4] = {
-    BIN_TABLE_ROW(add), BIN_TABLE_ROW(sub), BIN_TABLE_ROW(mul), BIN_TABLE_ROW(div), BIN_TABLE_ROW(max),
-    BIN_TABLE_ROW(min), BIN_TABLE_ROW(prelu), BIN_TABLE_ROW(gt), BIN_TABLE_ROW(ge), BIN_TABLE_ROW(lt),
-    BIN_TABLE_ROW(le), BIN_TABLE_ROW(eq),
+static const arith_row_fn arith_rows[XNOR_ARITH_COUNT][4] = {
+    ARITH_TABLE_ROW(add), ARITH_TABLE_ROW(sub), ARITH_TABLE_ROW(mul), ARITH_TABLE_ROW(div), ARITH_TABLE_ROW(max),
+    ARITH_TABLE_ROW(min), ARITH_TABLE_ROW(prelu), ARITH_TABLE_ROW(gt), ARITH_TABLE_ROW(ge), ARITH_TABLE_ROW(lt),
+    ARITH_TABLE_ROW(le), ARITH_TABLE_ROW(eq),
 };
 
-xnor_status xnor_binary_f32(xnor_binary_op op, const float *a, const size_t *a_dims, const float *b,
-                            const size_t *b_dims, void *out, const size_t *out_dims, size_t rank) {
-    if ((unsigned)op >= XNOR_BIN_COUNT) return xnor_fail(XNOR_EINVAL, "binary_f32: unknown op %d", (int)op);
-    if (!a || !b || !out) return xnor_fail(XNOR_EINVAL, "binary_f32: null pointer");
-    size_t elem = op >= XNOR_BIN_GREATER ? 1 : sizeof(float);
+xnor_status xnor_arith_f32(xnor_arith_op op, const float *a, const size_t *a_dims, const float *b,
+                           const size_t *b_dims, void *out, const size_t *out_dims, size_t rank) {
+    if ((unsigned)op >= XNOR_ARITH_COUNT) return xnor_fail(XNOR_EINVAL, "arith_f32: unknown op %d", (int)op);
+    if (!a || !b || !out) return xnor_fail(XNOR_EINVAL, "arith_f32: null pointer");
+    size_t elem = op >= XNOR_ARITH_GREATER ? 1 : sizeof(float);
     const size_t *dims[2] = {a_dims, b_dims};
     xnor_bshape s;
-    xnor_status st = xnor_broadcast("binary_f32", rank, out_dims, elem, 2, dims, &s);
+    xnor_status st = xnor_broadcast("arith_f32", rank, out_dims, elem, 2, dims, &s);
     if (st != XNOR_OK) return st;
     size_t last = s.rank - 1;
-    bin_row_fn row = bin_rows[op][2 * (s.stride[0][last] != 0) + (s.stride[1][last] != 0)];
+    arith_row_fn row = arith_rows[op][2 * (s.stride[0][last] != 0) + (s.stride[1][last] != 0)];
     char *o = out;
-#define BIN_ROW(oa, ob, oc_unused, oo) row(a + (oa), b + (ob), o + (oo) * elem, s.dims[last])
-    FOR_EACH_ROW(s, 2, BIN_ROW);
-#undef BIN_ROW
+#define ARITH_ROW(oa, ob, oc_unused, oo) row(a + (oa), b + (ob), o + (oo) * elem, s.dims[last])
+    FOR_EACH_ROW(s, 2, ARITH_ROW);
+#undef ARITH_ROW
     return XNOR_OK;
 }
 

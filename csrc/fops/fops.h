@@ -3,7 +3,7 @@
 #ifndef XNOR_FOPS_H
 #define XNOR_FOPS_H
 
-#include "../internal.h"
+#include "../common.h"
 
 /* The largest tensor in bytes (PTRDIFF_MAX: pointer differences within it stay defined). */
 #define XNOR_FOPS_MAX_BYTES (SIZE_MAX / 2)

@@ -1,6 +1,6 @@
 /* Reference packing: x < 0 -> bit 1 (-1), everything else (0, -0.0, NaN) -> bit 0 (+1). */
 #include <string.h>
-#include "../internal.h"
+#include "pack.h"
 
 /* x < 0 for an IEEE half given as its bits: sign set, not +-0, not NaN. */
 static inline int half_is_negative(uint16_t h) {

@@ -1,12 +1,6 @@
 /* Packing driver: validation, the ISA's float32 packer, reference packers for the other types. */
-#include "../internal.h"
-
-void xnor_pack_f64_ref(const double *x, size_t rows, size_t k, uint64_t *out);
-void xnor_pack_f16_ref(const uint16_t *x, size_t rows, size_t k, uint64_t *out);
-void xnor_pack_i8_ref(const int8_t *x, size_t rows, size_t k, uint64_t *out);
-void xnor_pack_i16_ref(const int16_t *x, size_t rows, size_t k, uint64_t *out);
-void xnor_pack_i32_ref(const int32_t *x, size_t rows, size_t k, uint64_t *out);
-void xnor_pack_i64_ref(const int64_t *x, size_t rows, size_t k, uint64_t *out);
+#include "pack.h"
+#include "../dispatch.h"
 
 #define PACK_ROWS_PER_TASK_MIN (1u << 20) /* elements below which one thread packs everything */
 

@@ -18,7 +18,12 @@
 #ifndef XNOR_RUNTIME_PROGRAM_H
 #define XNOR_RUNTIME_PROGRAM_H
 #include <stdatomic.h>
-#include "../internal.h"
+#include "xnorinfer/model.h"
+#include "../common.h"
+#include "../bconv/bconv.h"
+#include "../bconv/output.h"
+#include "../fconv/fconv.h"
+#include "../fconv/winograd.h"
 
 #define RT_MAGIC UINT64_C(0x31475250524f4e58) /* the bytes "XNORPRG1" read as a little-endian word */
 #define RT_MAX_TENSORS 16384

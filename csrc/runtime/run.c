@@ -281,8 +281,8 @@ int rt_check_step(const struct xnor_model *m, rt_step *s, char *err, size_t es, 
     }
     case OP_BINARY: {
         NEED(s->n_in == 2 && s->n_par == 1, "binary takes 2 operands and 1 parameter");
-        NEED(s->par[0] >= 0 && s->par[0] < XNOR_BIN_COUNT, "binary op %lld", (long long)s->par[0]);
-        NEED(y->type == (s->par[0] >= XNOR_BIN_GREATER ? XNOR_T_U8 : XNOR_T_F32), "binary: wrong output type");
+        NEED(s->par[0] >= 0 && s->par[0] < XNOR_ARITH_COUNT, "binary op %lld", (long long)s->par[0]);
+        NEED(y->type == (s->par[0] >= XNOR_ARITH_GREATER ? XNOR_T_U8 : XNOR_T_F32), "binary: wrong output type");
         static const int types[2] = {XNOR_T_F32, XNOR_T_F32};
         return broadcast(m, s, 2, types, NULL, err, es);
     }
@@ -550,8 +550,8 @@ xnor_status rt_run_step(struct xnor_model *m, const rt_step *s, size_t index) {
     }
     case OP_BINARY: {
         const bcast_aux *a = s->aux;
-        st = xnor_binary_f32((xnor_binary_op)s->par[0], (const float *)x->data, a->dims[1],
-                             (const float *)arg(m, s, 1)->data, a->dims[2], y->data, a->dims[0], a->rank);
+        st = xnor_arith_f32((xnor_arith_op)s->par[0], (const float *)x->data, a->dims[1],
+                            (const float *)arg(m, s, 1)->data, a->dims[2], y->data, a->dims[0], a->rank);
         break;
     }
     case OP_WHERE: {

@@ -534,7 +534,7 @@ static float ref_min(float a, float b) {
     return a < b ? a : b;
 }
 
-static void check_binary(const char *isa) {
+static void check_arith(const char *isa) {
     size_t out[6], da[6], db[6];
     size_t rank = rnd_shape(out, 3000), n = 1;
     for (size_t i = 0; i < rank; i++) n *= out[i];
@@ -544,9 +544,9 @@ static void check_binary(const char *isa) {
     for (size_t i = 0; i < n; i++) a[i] = rnd_special(), b[i] = rnd_special();
     if (rnd() % 4 == 0) /* equal operands: the ties of max/min and the comparisons */
         for (size_t i = 0; i < n; i++) b[i] = (rnd() % 2) ? a[i] : -a[i];
-    for (int op = 0; op < XNOR_BIN_COUNT; op++) {
+    for (int op = 0; op < XNOR_ARITH_COUNT; op++) {
         cases++;
-        int in_place = op < XNOR_BIN_GREATER && rnd() % 4 == 0, full_a = 1;
+        int in_place = op < XNOR_ARITH_GREATER && rnd() % 4 == 0, full_a = 1;
         for (size_t i = 0; i < rank; i++) full_a &= da[i] == out[i];
         float *ac = a;
         if (in_place && full_a) { /* out == a */
@@ -554,32 +554,32 @@ static void check_binary(const char *isa) {
             memcpy(ac, a, n * 4);
         }
         void *dst = ac != a ? (void *)ac : (void *)o;
-        xnor_status st = xnor_binary_f32((xnor_binary_op)op, ac, da, b, db, dst, out, rank);
+        xnor_status st = xnor_arith_f32((xnor_arith_op)op, ac, da, b, db, dst, out, rank);
         int bad = st != XNOR_OK;
         for (size_t i = 0; i < n && !bad; i++) {
             float x = a[bidx(i, out, da, rank)], y = b[bidx(i, out, db, rank)], want = 0.0f;
             int cmp = -1;
             switch (op) {
-            case XNOR_BIN_ADD: want = x + y; break;
-            case XNOR_BIN_SUB: want = x - y; break;
-            case XNOR_BIN_MUL: want = x * y; break;
-            case XNOR_BIN_DIV: want = x / y; break;
-            case XNOR_BIN_MAX: want = ref_max(x, y); break;
-            case XNOR_BIN_MIN: want = ref_min(x, y); break;
-            case XNOR_BIN_PRELU: want = x < 0 ? x * y : x; break;
-            case XNOR_BIN_GREATER: cmp = x > y; break;
-            case XNOR_BIN_GREATER_EQUAL: cmp = x >= y; break;
-            case XNOR_BIN_LESS: cmp = x < y; break;
-            case XNOR_BIN_LESS_EQUAL: cmp = x <= y; break;
-            case XNOR_BIN_EQUAL: cmp = x == y; break;
+            case XNOR_ARITH_ADD: want = x + y; break;
+            case XNOR_ARITH_SUB: want = x - y; break;
+            case XNOR_ARITH_MUL: want = x * y; break;
+            case XNOR_ARITH_DIV: want = x / y; break;
+            case XNOR_ARITH_MAX: want = ref_max(x, y); break;
+            case XNOR_ARITH_MIN: want = ref_min(x, y); break;
+            case XNOR_ARITH_PRELU: want = x < 0 ? x * y : x; break;
+            case XNOR_ARITH_GREATER: cmp = x > y; break;
+            case XNOR_ARITH_GREATER_EQUAL: cmp = x >= y; break;
+            case XNOR_ARITH_LESS: cmp = x < y; break;
+            case XNOR_ARITH_LESS_EQUAL: cmp = x <= y; break;
+            case XNOR_ARITH_EQUAL: cmp = x == y; break;
             }
             if (cmp >= 0 ? ((uint8_t *)dst)[i] != cmp : !same_f(((float *)dst)[i], want)) {
-                printf("FAIL %s binary op %d rank %zu at %zu: %a op %a gave %a\n", isa, op, rank, i, x, y,
+                printf("FAIL %s arith op %d rank %zu at %zu: %a op %a gave %a\n", isa, op, rank, i, x, y,
                        cmp >= 0 ? (double)((uint8_t *)dst)[i] : (double)((float *)dst)[i]);
                 bad = 1;
             }
         }
-        if (st != XNOR_OK) printf("FAIL %s binary op %d: status %d (%s)\n", isa, op, st, xnor_last_error());
+        if (st != XNOR_OK) printf("FAIL %s arith op %d: status %d (%s)\n", isa, op, st, xnor_last_error());
         failures += bad;
         if (ac != a) free(ac);
     }
@@ -847,7 +847,7 @@ static void check_transpose(const char *isa) {
     free(x); free(o);
 }
 
-/* The activation-sized cases the fast paths exist for: NCHW <-> NHWC of 1x64x56x56, and the binary
+/* The activation-sized cases the fast paths exist for: NCHW <-> NHWC of 1x64x56x56, and the arith
  * layouts over it (same shape, scalar, last-axis and axis-1 channel vectors). */
 static void check_fops_large(void) {
     size_t nchw[4] = {1, 64, 56, 56}, nhwc[4] = {1, 56, 56, 64}, to_nhwc[4] = {0, 2, 3, 1}, to_nchw[4] = {0, 3, 1, 2};
@@ -864,13 +864,13 @@ static void check_fops_large(void) {
                 break;
             }
     size_t vlast[4] = {1, 1, 1, 64}, vchan[4] = {1, 64, 1, 1}, one[4] = {1, 1, 1, 1};
-    if (!bad && (xnor_binary_f32(XNOR_BIN_MUL, t, nhwc, v, vlast, o, nhwc, 4) != XNOR_OK)) bad = 1;
+    if (!bad && (xnor_arith_f32(XNOR_ARITH_MUL, t, nhwc, v, vlast, o, nhwc, 4) != XNOR_OK)) bad = 1;
     for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(t[i] * v[i % 64]);
-    if (!bad && (xnor_binary_f32(XNOR_BIN_SUB, x, nchw, v, vchan, o, nchw, 4) != XNOR_OK)) bad = 1;
+    if (!bad && (xnor_arith_f32(XNOR_ARITH_SUB, x, nchw, v, vchan, o, nchw, 4) != XNOR_OK)) bad = 1;
     for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(x[i] - v[i / (56 * 56)]);
-    if (!bad && (xnor_binary_f32(XNOR_BIN_DIV, v, one, x, nchw, o, nchw, 4) != XNOR_OK)) bad = 1;
+    if (!bad && (xnor_arith_f32(XNOR_ARITH_DIV, v, one, x, nchw, o, nchw, 4) != XNOR_OK)) bad = 1;
     for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(v[0] / x[i]);
-    if (!bad && (xnor_binary_f32(XNOR_BIN_ADD, x, nchw, back, nchw, o, nchw, 4) != XNOR_OK)) bad = 1;
+    if (!bad && (xnor_arith_f32(XNOR_ARITH_ADD, x, nchw, back, nchw, o, nchw, 4) != XNOR_OK)) bad = 1;
     for (size_t i = 0; i < n && !bad; i++) bad = f2u(o[i]) != f2u(x[i] + x[i]);
     if (bad) {
         printf("FAIL float tensor ops on a 1x64x56x56 activation\n");
@@ -924,16 +924,16 @@ static void check_fops_errors(void) {
     size_t d2[2] = {2, 3}, d1[2] = {1, 3}, bad_d[2] = {2, 2}, zero[2] = {0, 3}, huge[3] = {SIZE_MAX / 8, 4, 2}; /* bytes > PTRDIFF_MAX even at 1 byte each */
     size_t d7[7] = {1, 1, 1, 1, 1, 1, 1}, perm[3] = {0, 1, 1}, id[3] = {0, 1, 2};
     cases++;
-    int ok = rejected(xnor_binary_f32(XNOR_BIN_ADD, NULL, d2, f, d2, f, d2, 2), "binary_f32") &&
-             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, NULL, f, d2, f, d2, 2), "binary_f32") &&
-             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d2, f, d2, NULL, d2, 2), "binary_f32") &&
-             rejected(xnor_binary_f32((xnor_binary_op)XNOR_BIN_COUNT, f, d2, f, d2, f, d2, 2), "unknown op") &&
-             rejected(xnor_binary_f32((xnor_binary_op)-1, f, d2, f, d2, f, d2, 2), "unknown op") &&
-             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d2, f, d2, f, d2, 0), "rank") &&
-             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d7, f, d7, f, d7, 7), "rank") &&
-             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d2, f, bad_d, f, d2, 2), "neither 1 nor") &&
-             rejected(xnor_binary_f32(XNOR_BIN_ADD, f, d1, f, d1, f, zero, 2), ">= 1") &&
-             rejected(xnor_binary_f32(XNOR_BIN_EQUAL, f, huge, f, huge, c, huge, 3), "too large") &&
+    int ok = rejected(xnor_arith_f32(XNOR_ARITH_ADD, NULL, d2, f, d2, f, d2, 2), "arith_f32") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_ADD, f, NULL, f, d2, f, d2, 2), "arith_f32") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_ADD, f, d2, f, d2, NULL, d2, 2), "arith_f32") &&
+             rejected(xnor_arith_f32((xnor_arith_op)XNOR_ARITH_COUNT, f, d2, f, d2, f, d2, 2), "unknown op") &&
+             rejected(xnor_arith_f32((xnor_arith_op)-1, f, d2, f, d2, f, d2, 2), "unknown op") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_ADD, f, d2, f, d2, f, d2, 0), "rank") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_ADD, f, d7, f, d7, f, d7, 7), "rank") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_ADD, f, d2, f, bad_d, f, d2, 2), "neither 1 nor") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_ADD, f, d1, f, d1, f, zero, 2), ">= 1") &&
+             rejected(xnor_arith_f32(XNOR_ARITH_EQUAL, f, huge, f, huge, c, huge, 3), "too large") &&
              rejected(xnor_where_f32(c, d2, f, bad_d, f, d2, f, d2, 2), "neither 1 nor") &&
              rejected(xnor_where_f32(NULL, d2, f, d2, f, d2, f, d2, 2), "where_f32") &&
              rejected(xnor_where_f32(c, d2, f, d2, f, NULL, f, d2, 2), "where_f32") &&
@@ -1043,7 +1043,7 @@ int main(void) {
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
         for (int i = 0; i < 150; i++) check_float_layers(name, i % 5 == 0);
         for (int i = 0; i < 40; i++) check_winograd(name);
-        for (int i = 0; i < 40; i++) check_binary(name), check_unary(name), check_batchnorm(name);
+        for (int i = 0; i < 40; i++) check_arith(name), check_unary(name), check_batchnorm(name);
         for (int i = 0; i < 60; i++) check_softmax_mean(name), check_transpose(name);
         printf("%-7s %s\n", name, failures == before ? "ok" : "FAILED");
     }

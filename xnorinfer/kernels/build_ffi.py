@@ -1,6 +1,7 @@
 """cffi build script (out-of-line API mode): compiles every C file of csrc/ into xnorinfer.kernels.clib.
 
-The C declarations are read from the one public header, so the binding cannot drift from it.
+The C declarations are read from the public header, xnorinfer.h, and the headers it includes, so the
+binding cannot drift from them.
 Each ISA path carries its own target attributes; nothing here asks for -march=native.
 """
 import glob
@@ -12,7 +13,30 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CSRC = os.path.join(ROOT, "csrc")
-HEADER = os.path.join(CSRC, "include", "xnorinfer.h")
+INCLUDE = os.path.join(CSRC, "include")
+HEADER = os.path.join(INCLUDE, "xnorinfer.h")
+LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.M)
+
+
+def _header_text(path, seen):
+    """The header's text with each local #include "..." replaced by that header's text, found as the
+    compiler finds it (beside the including file, then in csrc/include); a header already read becomes
+    nothing, as its include guard makes it.  Comments go first, so a commented-out include is not read."""
+    path = os.path.normpath(path)
+    if path in seen:
+        return ""
+    seen.add(path)
+    with open(path) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+
+    def included(match):
+        for base in (os.path.dirname(path), INCLUDE):
+            name = os.path.join(base, match.group(1))
+            if os.path.isfile(name):
+                return _header_text(name, seen)
+        raise FileNotFoundError(f'{path}: #include "{match.group(1)}" not found')
+
+    return LOCAL_INCLUDE.sub(included, text)
 
 
 def _cdef_from_header(text):
@@ -34,8 +58,7 @@ def _sources():
 
 
 ffibuilder = FFI()
-with open(HEADER) as f:
-    ffibuilder.cdef(_cdef_from_header(f.read()))
+ffibuilder.cdef(_cdef_from_header(_header_text(HEADER, set())))
 ffibuilder.set_source(
     "xnorinfer.kernels.clib",
     '#include "xnorinfer.h"',

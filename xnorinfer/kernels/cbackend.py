@@ -174,13 +174,13 @@ class CBackend:
         rank = max(1, max(len(s) for s in shapes))
         return rank, [self.ffi.new("size_t[]", [1] * (rank - len(s)) + [int(d) for d in s]) for s in shapes]
 
-    def binary_f32(self, op, a, b, out):
+    def arith_f32(self, op, a, b, out):
         """out = a <op> b with numpy broadcasting; out has the broadcast shape, float32 (uint8 for the
         comparisons)."""
         fb = self.ffi.from_buffer
         rank, (da, db, do) = self._dims((a.shape, b.shape, out.shape))
-        status = self.lib.xnor_binary_f32(getattr(self.lib, "XNOR_BIN_" + op.upper()), fb("float[]", a), da, fb("float[]", b), db,
-                                          fb("char[]", out), do, rank)
+        status = self.lib.xnor_arith_f32(getattr(self.lib, "XNOR_ARITH_" + op.upper()), fb("float[]", a), da, fb("float[]", b), db,
+                                         fb("char[]", out), do, rank)
         if status:
             self._check(status)
 
