@@ -1,12 +1,11 @@
-/* Generated from xnorinfer/runtime/schema.py by `python -m xnorinfer.runtime.schema --write`: do not edit. */
+/* Generated from xnorinfer/runtime/schema.py by `python xnorinfer/runtime/schema.py --write`: do not edit. */
 
 #ifndef XNOR_RUNTIME_SCHEMA_H
 #define XNOR_RUNTIME_SCHEMA_H
 #include <stddef.h>
 #include <stdint.h>
 
-#define RT_SCHEMA_HASH INT64_C(4537308845884299506)
-#define RT_MAX_PARAM_WORDS 17
+#define RT_SCHEMA_HASH INT64_C(8188292146918828332)
 
 enum {
     RT_OP_COPY = 1, /* y = x, bytes copied (reshapes, identities, outputs that are inputs) */
@@ -29,99 +28,70 @@ enum {
 /* The ops, for tables indexed by op: X(name, NAME). */
 #define RT_OPS(X) X(copy, COPY) X(pack, PACK) X(bconv, BCONV) X(bmaxpool, BMAXPOOL) X(fconv, FCONV) X(pool, POOL) X(arith, ARITH) X(where, WHERE) X(unary, UNARY) X(batchnorm, BATCHNORM) X(softmax, SOFTMAX) X(mean, MEAN) X(transpose, TRANSPOSE) X(concat, CONCAT)
 
+/* strides, dilations and pads of a sliding window (xnor_conv_params' fields) */
+typedef struct {
+    int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_bottom, pad_left, pad_right;
+} rt_window;
+
 /* copy: operand indices, parameters */
 enum { RT_COPY_X = 0, RT_COPY_OPERANDS = 1 };
-typedef struct { char unused; } rt_copy_params;
+typedef struct {
+    char unused;
+} rt_copy_params;
 
 /* pack: operand indices, parameters */
 enum { RT_PACK_X = 0, RT_PACK_OPERANDS = 1 };
 typedef struct {
-    int64_t minus_mask;
-    int64_t ternary;
+    int64_t minus_mask, ternary;
 } rt_pack_params;
 
 /* bconv: operand indices, parameters */
 enum { RT_BCONV_X = 0, RT_BCONV_W = 1, RT_BCONV_SCALE = 2, RT_BCONV_BIAS = 3, RT_BCONV_THRESHOLDS = 4, RT_BCONV_FLIP = 5, RT_BCONV_RESIDUAL = 6, RT_BCONV_OPERANDS = 7 };
 typedef struct {
     int64_t in_c;
-    int64_t stride_h;
-    int64_t stride_w;
-    int64_t dilation_h;
-    int64_t dilation_w;
-    int64_t pad_top;
-    int64_t pad_bottom;
-    int64_t pad_left;
-    int64_t pad_right;
-    int64_t groups;
-    int64_t pad_value;
-    int64_t kind; /* xnor_output_kind */
-    double clamp_min;
-    double clamp_max;
-    int64_t acc_clamp;
-    int64_t acc_min;
-    int64_t acc_max;
+    rt_window window;
+    int64_t groups, pad_value, kind; /* kind: xnor_output_kind */
+    double clamp_min, clamp_max;
+    int64_t acc_clamp, acc_min, acc_max;
 } rt_bconv_params;
 
 /* bmaxpool: operand indices, parameters */
 enum { RT_BMAXPOOL_X = 0, RT_BMAXPOOL_OR_MASK = 1, RT_BMAXPOOL_OPERANDS = 2 };
 typedef struct {
-    int64_t channels;
-    int64_t kernel_h;
-    int64_t kernel_w;
-    int64_t stride_h;
-    int64_t stride_w;
-    int64_t dilation_h;
-    int64_t dilation_w;
-    int64_t pad_top;
-    int64_t pad_bottom;
-    int64_t pad_left;
-    int64_t pad_right;
+    int64_t channels, kernel_h, kernel_w;
+    rt_window window;
 } rt_bmaxpool_params;
 
 /* fconv: operand indices, parameters */
 enum { RT_FCONV_X = 0, RT_FCONV_W = 1, RT_FCONV_BIAS = 2, RT_FCONV_OPERANDS = 3 };
 typedef struct {
-    int64_t stride_h;
-    int64_t stride_w;
-    int64_t dilation_h;
-    int64_t dilation_w;
-    int64_t pad_top;
-    int64_t pad_bottom;
-    int64_t pad_left;
-    int64_t pad_right;
+    rt_window window;
     int64_t groups;
 } rt_fconv_params;
 
 /* pool: operand indices, parameters */
 enum { RT_POOL_X = 0, RT_POOL_OPERANDS = 1 };
 typedef struct {
-    int64_t kind; /* xnor_pool_kind */
-    int64_t kernel_h;
-    int64_t kernel_w;
-    int64_t stride_h;
-    int64_t stride_w;
-    int64_t dilation_h;
-    int64_t dilation_w;
-    int64_t pad_top;
-    int64_t pad_bottom;
-    int64_t pad_left;
-    int64_t pad_right;
+    int64_t kind, kernel_h, kernel_w; /* kind: xnor_pool_kind */
+    rt_window window;
 } rt_pool_params;
 
 /* arith: operand indices, parameters */
 enum { RT_ARITH_A = 0, RT_ARITH_B = 1, RT_ARITH_OPERANDS = 2 };
 typedef struct {
-    int64_t fn; /* xnor_arith_op */
+    int64_t fn; /* fn: xnor_arith_op */
 } rt_arith_params;
 
 /* where: operand indices, parameters */
 enum { RT_WHERE_COND = 0, RT_WHERE_A = 1, RT_WHERE_B = 2, RT_WHERE_OPERANDS = 3 };
-typedef struct { char unused; } rt_where_params;
+typedef struct {
+    char unused;
+} rt_where_params;
 
 /* unary: operand indices, parameters */
 enum { RT_UNARY_X = 0, RT_UNARY_OPERANDS = 1 };
 typedef struct {
-    int64_t fn; /* xnor_unary_op */
+    int64_t fn; /* fn: xnor_unary_op */
 } rt_unary_params;
 
 /* batchnorm: operand indices, parameters */
@@ -133,15 +103,13 @@ typedef struct {
 /* softmax: operand indices, parameters */
 enum { RT_SOFTMAX_X = 0, RT_SOFTMAX_OPERANDS = 1 };
 typedef struct {
-    int64_t begin;
-    int64_t end;
+    int64_t begin, end;
 } rt_softmax_params;
 
 /* mean: operand indices, parameters */
 enum { RT_MEAN_X = 0, RT_MEAN_OPERANDS = 1 };
 typedef struct {
-    int64_t begin;
-    int64_t end;
+    int64_t begin, end;
 } rt_mean_params;
 
 /* transpose: operand indices, parameters */
@@ -174,10 +142,20 @@ typedef union {
     rt_concat_params concat;
 } rt_params;
 
-enum { RT_P_INT = 0, RT_P_F64 = 1, RT_P_INTS = 2 };
+enum { RT_P_INT = 0, RT_P_F64 = 1, RT_P_INTS = 2, RT_P_GROUP = 3 };
 enum { RT_OPERAND_OPTIONAL = 1, RT_OPERAND_CONST = 2, RT_OPERAND_VARIADIC = 4 };
-typedef struct { const char *name; unsigned types; unsigned flags; } rt_operand_spec; /* types: bit t = tensor type t */
-typedef struct { const char *name; int kind; size_t offset; int64_t lo, hi; size_t count; } rt_param_spec;
+/* types: bit t = tensor type t */
+typedef struct { const char *name; unsigned types; unsigned flags; } rt_operand_spec;
+/* a parameter of `count` int64 words in [lo, hi], or one double; or a group of n_members */
+typedef struct rt_param_spec {
+    const char *name;
+    int kind;
+    size_t offset;
+    int64_t lo, hi;
+    size_t count;
+    const struct rt_param_spec *members;
+    int n_members;
+} rt_param_spec;
 typedef struct {
     const char *name;
     const rt_operand_spec *operands;

@@ -12,10 +12,9 @@ extern long xnor_alloc_count;
 int main(int argc, char **argv) {
     int failed = 0;
     for (int a = 1; a < argc; a++) {
-        char err[256];
         xnor_model *m;
-        if (xnor_model_open_file(argv[a], NULL, &m, err, sizeof err) != XNOR_OK) {
-            printf("FAIL %s: %s\n", argv[a], err);
+        if (xnor_model_open_file(argv[a], NULL, &m) != XNOR_OK) {
+            printf("FAIL %s: %s\n", argv[a], xnor_last_error());
             failed = 1;
             continue;
         }

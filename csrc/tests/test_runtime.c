@@ -67,10 +67,9 @@ static int compare(const char *name, size_t index, const xnor_tensor_info *info,
 static int run_case(const char *dir, const char *name) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/model.xnor", dir, name);
-    char err[256];
     xnor_model *m;
-    if (xnor_model_open_file(path, NULL, &m, err, sizeof err) != XNOR_OK) {
-        printf("FAIL %s: cannot open: %s\n", name, err);
+    if (xnor_model_open_file(path, NULL, &m) != XNOR_OK) {
+        printf("FAIL %s: cannot open: %s\n", name, xnor_last_error());
         return 0;
     }
     size_t n_in = xnor_model_num_inputs(m), n_out = xnor_model_num_outputs(m);
@@ -99,12 +98,12 @@ static int run_case(const char *dir, const char *name) {
     if (marker) fclose(marker);
     xnor_status st = ok ? xnor_model_run(m, (const void *const *)in, out) : XNOR_OK;
     if (ok && fallback) { /* the Python session fell back on these inputs: the runtime must say so */
-        if (st == XNOR_EFALLBACK) printf("ok   %s (XNOR_EFALLBACK, as the session: %s)\n", name, xnor_model_error(m));
-        else printf("FAIL %s: expected XNOR_EFALLBACK, got status %d (%s)\n", name, st, xnor_model_error(m));
+        if (st == XNOR_EFALLBACK) printf("ok   %s (XNOR_EFALLBACK, as the session: %s)\n", name, xnor_last_error());
+        else printf("FAIL %s: expected XNOR_EFALLBACK, got status %d (%s)\n", name, st, xnor_last_error());
         ok = st == XNOR_EFALLBACK;
         fallback = 2; /* reported */
     } else if (ok && st != XNOR_OK) {
-        printf("FAIL %s: run: %s\n", name, xnor_model_error(m));
+        printf("FAIL %s: run: %s\n", name, xnor_last_error());
         ok = 0;
     }
     for (size_t k = 0; k < n_out && ok && fallback != 2; k++) {

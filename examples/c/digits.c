@@ -20,9 +20,8 @@ static void *read_all(const char *path, size_t *size) {
 
 int main(int argc, char **argv) {
     if (argc != 4) { fprintf(stderr, "usage: %s MODEL.xnor IMAGES.f32 LABELS.u8\n", argv[0]); return 2; }
-    char err[256];
     xnor_model *m;
-    if (xnor_model_open_file(argv[1], NULL, &m, err, sizeof err) != XNOR_OK) { fprintf(stderr, "error: %s\n", err); return 1; }
+    if (xnor_model_open_file(argv[1], NULL, &m) != XNOR_OK) { fprintf(stderr, "error: %s\n", xnor_last_error()); return 1; }
     xnor_tensor_info in, out;
     if (xnor_model_num_inputs(m) != 1 || xnor_model_num_outputs(m) != 1 || xnor_model_input_info(m, 0, &in) != XNOR_OK ||
         xnor_model_output_info(m, 0, &out) != XNOR_OK || in.type != XNOR_T_F32 || out.type != XNOR_T_F32 ||
@@ -42,7 +41,7 @@ int main(int argc, char **argv) {
         memcpy(x, (char *)images + first * image_bytes, count * image_bytes);
         const void *inputs[] = {x};
         void *outputs[] = {scores};
-        if (xnor_model_run(m, inputs, outputs) != XNOR_OK) { fprintf(stderr, "error: %s\n", xnor_model_error(m)); return 1; }
+        if (xnor_model_run(m, inputs, outputs) != XNOR_OK) { fprintf(stderr, "error: %s\n", xnor_last_error()); return 1; }
         for (size_t i = 0; i < count; i++) {
             size_t best = 0; /* the first maximum, as numpy's argmax */
             for (size_t c = 1; c < classes; c++) if (scores[i * classes + c] > scores[i * classes + best]) best = c;

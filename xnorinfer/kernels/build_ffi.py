@@ -1,10 +1,12 @@
 """cffi build script (out-of-line API mode): compiles every C file of csrc/ into xnorinfer.kernels.clib.
 
 The C declarations are read from the public header, xnorinfer.h, and the headers it includes, so the
-binding cannot drift from them.
+binding cannot drift from them; the C files generated from the runtime's op schema must be those of
+xnorinfer/runtime/schema.py, or the build stops.
 Each ISA path carries its own target attributes; nothing here asks for -march=native.
 """
 import glob
+import importlib.util
 import os
 import re
 
@@ -52,11 +54,23 @@ def _cdef_from_header(text):
 def _sources():
     files = [os.path.join(CSRC, "dispatch.c"), os.path.join(CSRC, "threadpool.c")]
     for sub in ("pack", "bgemm", "bconv", "fconv", "fops", "runtime"):
-        files += sorted(glob.glob(os.path.join(CSRC, sub, "*.c")))
+        files += sorted(glob.glob(os.path.join(CSRC, sub, "**", "*.c"), recursive=True))
     # setuptools wants paths relative to setup.py
     return [os.path.relpath(f, ROOT) for f in files]
 
 
+def _check_schema():
+    """The op schema's generated C must match the schema (read by path: the build has no numpy)."""
+    spec = importlib.util.spec_from_file_location("schema", os.path.join(ROOT, "xnorinfer", "runtime", "schema.py"))
+    schema = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(schema)
+    stale = schema.stale_files(CSRC)
+    if stale:
+        raise RuntimeError(f"{', '.join(stale)} do not match xnorinfer/runtime/schema.py: run "
+                           "`python xnorinfer/runtime/schema.py --write` and rebuild")
+
+
+_check_schema()
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_from_header(_header_text(HEADER, set())))
 ffibuilder.set_source(

@@ -108,6 +108,19 @@ class _Binarizer:
             return None
         return node.inputs[0], 1 if value == si.plus else 0, (pads[2], pads[3], pads[6], pads[7])
 
+    def refusal(self, node, x, w, rows, what):
+        """Why a layer with input x, weights w (`rows`: as (output units, K)) and its bias stays float,
+        or None: the reasons a Conv and a Gemm / MatMul share."""
+        if not self.sign_input(x):
+            return "input is not a sign tensor"
+        if rows is None:
+            return f"only {what} are binarized"
+        if per_channel_scale(rows, 0) is None:
+            return _weights_reason(rows)
+        if node.input(2) and self.g.constant(node.input(2)) is None:
+            return "its bias is not a constant"
+        return None
+
     def conv(self, node):
         """An XBConv for a Conv node, or None (its `why` then says why not)."""
         x, pad_value, extra = node.inputs[0], 0, None
@@ -120,14 +133,8 @@ class _Binarizer:
             node.why = "explicit +1 padding followed by the Conv's own zero padding"
         elif w is None:
             return None
-        elif not self.sign_input(x):
-            node.why = "input is not a sign tensor"
-        elif w.ndim != 4:
-            node.why = "only 2-D convolutions are binarized"
-        elif per_channel_scale(w, 0) is None:
-            node.why = _weights_reason(w)
-        elif node.input(2) and self.g.constant(node.input(2)) is None:
-            node.why = "its bias is not a constant"
+        elif (why := self.refusal(node, x, w, w if w.ndim == 4 else None, "2-D convolutions")) is not None:
+            node.why = why
         else:
             conv = node.attrs
             if extra is not None:  # an explicit Pad in front: its pads join the Conv's
@@ -155,16 +162,10 @@ class _Binarizer:
         w_nk = (w if gemm and node.attrs.transB else w.T) if w.ndim == 2 else None  # (N, K)
         if gemm and node.attrs.transA:
             node.why = "transposed input (transA) is not supported in binary form"
-        elif not self.sign_input(x):
-            node.why = "input is not a sign tensor"
-        elif w.ndim != 2:
-            node.why = "only 2-D weight matrices are binarized"
-        elif per_channel_scale(w_nk, 0) is None:
-            node.why = _weights_reason(w_nk)
         elif gemm and node.attrs.alpha <= 0:
             node.why = "Gemm alpha <= 0"
-        elif gemm and node.input(2) and c is None:
-            node.why = "its bias is not a constant"
+        elif (why := self.refusal(node, x, w, w_nk, "2-D weight matrices")) is not None:
+            node.why = why
         else:
             alpha, beta = (node.attrs.alpha, node.attrs.beta) if gemm else (1.0, 1.0)
             bias = None if c is None else \

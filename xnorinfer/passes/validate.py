@@ -21,8 +21,18 @@ def _check_pads(window, kernel, where):
         raise ModelError(f"{where}: attribute pads={list(window.pads)} is outside [0, {limit}]")
 
 
+def all_nodes(graph):
+    """Every node of the graph, and the nodes fused nodes carry (operators run them too)."""
+    def walk(node):
+        yield node
+        for inner in node.carried_nodes():
+            yield from walk(inner)
+    for node in graph.nodes:
+        yield from walk(node)
+
+
 def check_attributes(graph):
-    def visit(node):
+    for node in all_nodes(graph):
         where = f"node {node.name!r} ({node.op})"
         a = node.attrs
         if node.op in ("MaxPool", "AveragePool", "XBMaxPool"):
@@ -40,24 +50,16 @@ def check_attributes(graph):
             pads = [int(v) for v in np.asarray(graph.constants[node.inputs[1]]).reshape(-1)]
             if any(abs(p) > MAX_PAD for p in pads):
                 raise ModelError(f"{where}: attribute pads={pads!r} is outside [{-MAX_PAD}, {MAX_PAD}]")
-        for inner in node.carried_nodes():
-            visit(inner)
-    for node in graph.nodes:
-        visit(node)
     return graph
 
 
 def check_arity(graph):
     """Every node has the inputs its op requires (operators/: each op's declared `inputs`)."""
-    def visit(node):
+    for node in all_nodes(graph):
         lo, hi = OPS[node.op].inputs
         if len(node.inputs) < lo or any(not i for i in node.inputs[:lo]) or (hi is not None and len(node.inputs) > hi):
             raise ModelError(f"node {node.name!r} ({node.op}) has inputs {node.inputs}: it takes {lo} to "
                              f"{'any number' if hi is None else hi}, the first {lo} not omitted")
-        for inner in node.carried_nodes():
-            visit(inner)
-    for node in graph.nodes:
-        visit(node)
     return graph
 
 

@@ -49,10 +49,9 @@ class CModel:
         opts = self.ffi.new("xnor_model_options *")
         opts.num_threads = num_threads or 0
         handle = self.ffi.new("xnor_model **")
-        err = self.ffi.new("char[512]")
-        status = self.lib.xnor_model_open_memory(self.ffi.from_buffer(self._buf), len(data), opts, handle, err, 512)
+        status = self.lib.xnor_model_open_memory(self.ffi.from_buffer(self._buf), len(data), opts, handle)
         if status:
-            raise ValueError(f"the C runtime cannot open the model: {self.ffi.string(err).decode()}")
+            raise ValueError(f"the C runtime cannot open the model: {self._error()}")
         self._model = self.ffi.gc(handle[0], self.lib.xnor_model_close)
         self.isa = self.lib.xnor_isa_active()
         self.inputs = [self._info(self.lib.xnor_model_input_info, i) for i in range(self.lib.xnor_model_num_inputs(self._model))]
@@ -60,6 +59,9 @@ class CModel:
         self._in_checks = [(dtype, int(np.prod(dims))) for _, dtype, dims in self.inputs]
         self._in_ptrs = self.ffi.new("void *[]", len(self.inputs))
         self._out_ptrs = self.ffi.new("void *[]", len(self.outputs))
+
+    def _error(self):
+        return self.ffi.string(self.lib.xnor_last_error()).decode()
 
     def _info(self, fn, i):
         info = self.ffi.new("xnor_tensor_info *")
@@ -90,7 +92,7 @@ class CModel:
             self._out_ptrs[i] = keep[-1]
         status = self.lib.xnor_model_run(self._model, self._in_ptrs, self._out_ptrs)
         if status:
-            message = self.ffi.string(self.lib.xnor_model_error(self._model)).decode()
+            message = self._error()
             if status == self.lib.XNOR_EFALLBACK:
                 raise Fallback(message)
             raise RuntimeError(f"C runtime: {message}")

@@ -4,7 +4,7 @@ Each op is declared with its code, its operands (name, tensor types, and whether
 be a constant, or is a variadic list), and its parameters (name, type, range).  From it:
   - Python: the lowering emits every step through `encode_step`, parameters by name
     (xnorinfer/runtime/lower.py, xnorinfer/operators/);
-  - C: `python -m xnorinfer.runtime.schema --write` generates csrc/runtime/schema.h (op codes, operand
+  - C: `python xnorinfer/runtime/schema.py --write` generates csrc/runtime/schema.h (op codes, operand
     indices, one parameter struct per op, the RT_OPS list), csrc/runtime/schema.c (the tables the
     loader checks every step against and decodes its parameters with) and
     csrc/include/xnorinfer/schema_enums.h (the public enums the parameters take: float op codes,
@@ -56,7 +56,7 @@ ARITH = Enum("xnor_arith_op", "XNOR_ARITH_", (
     ("greater_equal", 8, ""), ("less", 9, ""), ("less_equal", 10, ""), ("equal", 11, "")))
 COMPARISONS = frozenset(n for n, v, _ in ARITH.values if v >= ARITH.code("greater"))
 UNARY = Enum("xnor_unary_op", "XNOR_UN_", (
-    ("relu", 0, "max(x, +0.0) by the max rule above (-0.0 gives +0.0)"), ("neg", 1, ""), ("abs", 2, ""),
+    ("relu", 0, "max(x, +0.0) by xnor_arith_f32's max rule: -0.0 gives +0.0"), ("neg", 1, ""), ("abs", 2, ""),
     ("round", 3, "half to even (np.round, rint)"), ("floor", 4, ""), ("ceil", 5, ""), ("trunc", 6, ""),
     ("round_up", 7, "sign(x) * ceil(|x|)        (QONNX UP)"),
     ("round_half_up", 8, "sign(x) * floor(|x| + 0.5) (QONNX HALF_UP)"),
@@ -106,6 +106,20 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Parameters several ops share, one C struct (rt_<name>) in each op's parameters, its members
+    named one by one (flat) on the Python side."""
+    name: str
+    doc: str
+    params: tuple
+    kind: str = "group"
+
+    @property
+    def words(self):
+        return sum(p.words for p in self.params)
+
+
+@dataclass(frozen=True)
 class Op:
     name: str
     code: int
@@ -117,16 +131,20 @@ class Op:
     def words(self):
         return sum(p.words for p in self.params)
 
+    def flat_params(self):
+        """The parameters in word order, a group's members in its place."""
+        return [q for p in self.params for q in (p.params if p.kind == "group" else (p,))]
+
 
 def _flag(name):
     return Param(name, lo=0, hi=1)
 
 
-def _geometry(kernel=False):
-    """The spatial window parameters (xnor_conv_params' fields)."""
-    params = (Param("kernel_h", lo=1, hi=MAX_TAPS), Param("kernel_w", lo=1, hi=MAX_TAPS)) if kernel else ()
-    return params + tuple(Param(n, lo=1, hi=LIMIT) for n in ("stride_h", "stride_w", "dilation_h", "dilation_w")) + \
-        tuple(Param(n, lo=0, hi=LIMIT) for n in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
+WINDOW = Group("window", "strides, dilations and pads of a sliding window (xnor_conv_params' fields)",
+               tuple(Param(n, lo=1, hi=LIMIT) for n in ("stride_h", "stride_w", "dilation_h", "dilation_w")) +
+               tuple(Param(n, lo=0, hi=LIMIT) for n in ("pad_top", "pad_bottom", "pad_left", "pad_right")))
+GROUPS = (WINDOW,)
+KERNEL = (Param("kernel_h", lo=1, hi=MAX_TAPS), Param("kernel_w", lo=1, hi=MAX_TAPS))
 
 
 OPS = (
@@ -138,18 +156,18 @@ OPS = (
        (Operand("x", (BITS,)), Operand("w", (BITS,), const=True), Operand("scale", optional=True),
         Operand("bias", optional=True), Operand("thresholds", (I32,), optional=True),
         Operand("flip", (U8,), optional=True), Operand("residual", optional=True)),
-       (Param("in_c", lo=1, hi=LIMIT),) + _geometry() + (
-           Param("groups", lo=1, hi=LIMIT), _flag("pad_value"), Param("kind", enum=OUTPUT_KIND),
+       (Param("in_c", lo=1, hi=LIMIT), WINDOW,
+        Param("groups", lo=1, hi=LIMIT), _flag("pad_value"), Param("kind", enum=OUTPUT_KIND),
            Param("clamp_min", "f64"), Param("clamp_max", "f64"), _flag("acc_clamp"),
-           Param("acc_min", lo=INT32_MIN, hi=INT32_MAX), Param("acc_max", lo=INT32_MIN, hi=INT32_MAX))),
+        Param("acc_min", lo=INT32_MIN, hi=INT32_MAX), Param("acc_max", lo=INT32_MIN, hi=INT32_MAX))),
     Op("bmaxpool", 4, "max-pool of packed bits (AND over the window); or_mask: channels pooled by OR instead",
        (Operand("x", (BITS,)), Operand("or_mask", (BITS,), optional=True, const=True)),
-       (Param("channels", lo=1, hi=LIMIT),) + _geometry(kernel=True)),
+       (Param("channels", lo=1, hi=LIMIT),) + KERNEL + (WINDOW,)),
     Op("fconv", 5, "float conv, NHWC: groups 1 (HWIO weights) or depthwise (kh, kw, c)",
        (Operand("x"), Operand("w", const=True), Operand("bias", optional=True)),
-       _geometry() + (Param("groups", lo=1, hi=LIMIT),)),
+       (WINDOW, Param("groups", lo=1, hi=LIMIT))),
     Op("pool", 6, "float max / average pool, NHWC", (Operand("x"),),
-       (Param("kind", enum=POOL_KIND),) + _geometry(kernel=True)),
+       (Param("kind", enum=POOL_KIND),) + KERNEL + (WINDOW,)),
     Op("arith", 7, "y = a <fn> b, numpy broadcasting", (Operand("a"), Operand("b")), (Param("fn", enum=ARITH),)),
     Op("where", 8, "y = cond ? a : b, numpy broadcasting", (Operand("cond", (U8,)), Operand("a"), Operand("b"))),
     Op("unary", 9, "y = fn(x)", (Operand("x"),), (Param("fn", enum=UNARY),)),
@@ -174,7 +192,9 @@ def _canonical():
     for op in OPS:
         lines.append(f"op {op.name} {op.code}")
         lines += [f"  in {o.name} {o.types} {o.optional} {o.const} {o.variadic}" for o in op.operands]
-        lines += [f"  par {p.name} {p.kind} {p.bounds} {p.capacity}" for p in op.params]
+        for p in op.params:
+            members = p.params if p.kind == "group" else (p,)
+            lines += [f"  par {p.name}.{q.name} {q.kind} {q.bounds} {q.capacity}" for q in members]
     return "\n".join(lines)
 
 
@@ -190,7 +210,7 @@ def encode_step(op_name, inputs, output, params):
     omitted optional one; a variadic operand is a list), the output's, then the parameters in
     declaration order.  inputs: {operand name: tensor index, list, or None}; params: {name: value}."""
     op = BY_NAME[op_name]
-    unknown = set(inputs) - {o.name for o in op.operands} | set(params) - {p.name for p in op.params}
+    unknown = set(inputs) - {o.name for o in op.operands} | set(params) - {p.name for p in op.flat_params()}
     if unknown:
         raise ParamError(f"{op_name}: no operand or parameter {sorted(unknown)}")
     args = []
@@ -207,7 +227,7 @@ def encode_step(op_name, inputs, output, params):
         else:
             args.append(t)
     words = []
-    for p in op.params:
+    for p in op.flat_params():
         if p.name not in params:
             raise ParamError(f"{op_name}: parameter {p.name} is missing")
         words += _param_words(op_name, p, params[p.name])
@@ -233,7 +253,7 @@ def _param_words(op_name, p, value):
 
 # ---- the generated C ------------------------------------------------------------------------------
 
-_BANNER = "/* Generated from xnorinfer/runtime/schema.py by `python -m xnorinfer.runtime.schema --write`: do not edit. */\n"
+_BANNER = "/* Generated from xnorinfer/runtime/schema.py by `python xnorinfer/runtime/schema.py --write`: do not edit. */\n"
 
 
 def _comment(text, indent=""):
@@ -255,40 +275,67 @@ def render_enums_header():
 
 
 def _ctype(p):
-    return "double" if p.kind == "f64" else "int64_t"
+    return "double" if p.kind == "f64" else f"rt_{p.name}" if p.kind == "group" else "int64_t"
+
+
+def _fields(params):
+    """Struct members, consecutive ones of one C type on one line, enums named in a comment."""
+    lines, run = [], []
+    for p in list(params) + [None]:
+        if run and (p is None or _ctype(p) != _ctype(run[0])):
+            names = ", ".join(q.name + (f"[{q.capacity}]" if q.kind == "ints" else "") for q in run)
+            enums = "; ".join(f"{q.name}: {q.enum.ctype}" for q in run if getattr(q, "enum", None))
+            lines.append(f"    {_ctype(run[0])} {names};" + (f" /* {enums} */" if enums else ""))
+            run = []
+        if p is not None:
+            run.append(p)
+    return lines
+
+
+def _wrapped(items, indent="    ", width=118):
+    """items joined by ", ", wrapped at `width` columns."""
+    lines, line = [], indent
+    for item in items:
+        if len(line) + len(item) + 2 > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += item + ", "
+    lines.append(line.rstrip())
+    return lines
 
 
 def render_schema_header():
     out = [_BANNER, "#ifndef XNOR_RUNTIME_SCHEMA_H", "#define XNOR_RUNTIME_SCHEMA_H", "#include <stddef.h>",
-           "#include <stdint.h>", "", f"#define RT_SCHEMA_HASH INT64_C({SCHEMA_HASH})",
-           f"#define RT_MAX_PARAM_WORDS {max(op.words for op in OPS)}", "", "enum {"]
+           "#include <stdint.h>", "", f"#define RT_SCHEMA_HASH INT64_C({SCHEMA_HASH})", "", "enum {"]
     out += [f"    RT_OP_{op.name.upper()} = {op.code},{(' ' + _comment(op.doc)) if op.doc else ''}" for op in OPS]
     out += [f"    RT_OP_COUNT = {max(op.code for op in OPS) + 1}", "};", "",
             "/* The ops, for tables indexed by op: X(name, NAME). */",
             "#define RT_OPS(X) " + " ".join(f"X({op.name}, {op.name.upper()})" for op in OPS), ""]
+    for g in GROUPS:
+        out += [f"/* {g.doc} */", "typedef struct {"] + _fields(g.params) + [f"}} rt_{g.name};", ""]
     for op in OPS:
-        out.append(f"/* {op.name}: operand indices, parameters */")
         names = [f"RT_{op.name.upper()}_{o.name.upper()}" for o in op.operands]
+        out.append(f"/* {op.name}: operand indices, parameters */")
         out.append("enum { " + ", ".join(f"{n} = {i}" for i, n in enumerate(names)) +
                    f", RT_{op.name.upper()}_OPERANDS = {len(names)} }};")
-        if op.params:
-            out.append("typedef struct {")
-            for p in op.params:
-                dims = f"[{p.capacity}]" if p.kind == "ints" else ""
-                note = f" /* {p.enum.ctype} */" if p.enum else ""
-                out.append(f"    {_ctype(p)} {p.name}{dims};{note}")
-            out.append(f"}} rt_{op.name}_params;")
-        else:
-            out.append(f"typedef struct {{ char unused; }} rt_{op.name}_params;")
-        out.append("")
+        out += ["typedef struct {"] + (_fields(op.params) or ["    char unused;"]) + [f"}} rt_{op.name}_params;", ""]
     out += ["/* A step's parameters, decoded by the loader. */", "typedef union {"]
     out += [f"    rt_{op.name}_params {op.name};" for op in OPS]
     out += ["} rt_params;", "",
-            "enum { RT_P_INT = 0, RT_P_F64 = 1, RT_P_INTS = 2 };",
+            "enum { RT_P_INT = 0, RT_P_F64 = 1, RT_P_INTS = 2, RT_P_GROUP = 3 };",
             "enum { RT_OPERAND_OPTIONAL = 1, RT_OPERAND_CONST = 2, RT_OPERAND_VARIADIC = 4 };",
-            "typedef struct { const char *name; unsigned types; unsigned flags; } rt_operand_spec; "
             "/* types: bit t = tensor type t */",
-            "typedef struct { const char *name; int kind; size_t offset; int64_t lo, hi; size_t count; } rt_param_spec;",
+            "typedef struct { const char *name; unsigned types; unsigned flags; } rt_operand_spec;",
+            "/* a parameter of `count` int64 words in [lo, hi], or one double; or a group of n_members */",
+            "typedef struct rt_param_spec {",
+            "    const char *name;",
+            "    int kind;",
+            "    size_t offset;",
+            "    int64_t lo, hi;",
+            "    size_t count;",
+            "    const struct rt_param_spec *members;",
+            "    int n_members;",
+            "} rt_param_spec;",
             "typedef struct {",
             "    const char *name;",
             "    const rt_operand_spec *operands;",
@@ -301,26 +348,35 @@ def render_schema_header():
     return "\n".join(out) + "\n"
 
 
+def _param_specs(struct, params):
+    specs = []
+    for p in params:
+        lo, hi = p.bounds if p.kind != "group" else (None, None)
+        specs.append(f"GROUP({struct}, {p.name}, {p.name}_members)" if p.kind == "group" else
+                     f"F64({struct}, {p.name})" if p.kind == "f64" else
+                     f"INTS({struct}, {p.name}, {lo}, {hi}, {p.capacity})" if p.kind == "ints" else
+                     f"INT({struct}, {p.name}, {lo}, {hi})")
+    return specs
+
+
 def render_schema_source():
-    out = [_BANNER, '#include "schema.h"', ""]
-    kinds = {"int": "RT_P_INT", "f64": "RT_P_F64", "ints": "RT_P_INTS"}
+    out = [_BANNER, '#include "schema.h"', "",
+           "#define INT(s, f, lo, hi) {#f, RT_P_INT, offsetof(s, f), INT64_C(lo), INT64_C(hi), 1, NULL, 0}",
+           "#define INTS(s, f, lo, hi, n) {#f, RT_P_INTS, offsetof(s, f), INT64_C(lo), INT64_C(hi), n, NULL, 0}",
+           "#define F64(s, f) {#f, RT_P_F64, offsetof(s, f), 0, 0, 1, NULL, 0}",
+           "#define GROUP(s, f, m) {#f, RT_P_GROUP, offsetof(s, f), 0, 0, 0, m, (int)(sizeof m / sizeof *m)}", ""]
+    for g in GROUPS:
+        out += [f"static const rt_param_spec {g.name}_members[] = {{"] + _wrapped(_param_specs(f"rt_{g.name}", g.params)) + ["};"]
     for op in OPS:
         ops = []
         for o in op.operands:
             flags = "|".join(f for f, on in (("RT_OPERAND_OPTIONAL", o.optional), ("RT_OPERAND_CONST", o.const),
                                              ("RT_OPERAND_VARIADIC", o.variadic)) if on) or "0"
-            types = "|".join(f"(1u << {t})" for t in o.types)
-            ops.append(f'    {{"{o.name}", {types}, {flags}}},')
-        out += [f"static const rt_operand_spec {op.name}_operands[] = {{"] + ops + ["};"]
+            ops.append(f'{{"{o.name}", {"|".join(f"(1u << {t})" for t in o.types)}, {flags}}}')
+        out += [f"static const rt_operand_spec {op.name}_operands[] = {{"] + _wrapped(ops) + ["};"]
         if op.params:
-            out.append(f"static const rt_param_spec {op.name}_params[] = {{")
-            for p in op.params:
-                lo, hi = p.bounds
-                lo_s = "0" if lo is None else f"INT64_C({lo})"
-                hi_s = "0" if hi is None else f"INT64_C({hi})"
-                out.append(f'    {{"{p.name}", {kinds[p.kind]}, offsetof(rt_{op.name}_params, {p.name}), '
-                           f"{lo_s}, {hi_s}, {p.words}}},")
-            out.append("};")
+            out += [f"static const rt_param_spec {op.name}_params[] = {{"] + \
+                _wrapped(_param_specs(f"rt_{op.name}_params", op.params)) + ["};"]
     out += ["", "const rt_op_spec rt_op_specs[RT_OP_COUNT] = {"]
     for op in OPS:
         params = f"{op.name}_params" if op.params else "NULL"
@@ -363,7 +419,7 @@ def main(argv=None):
         return 0
     stale = stale_files(csrc)
     for path in stale:
-        print(f"stale: {path} (run `python -m xnorinfer.runtime.schema --write`)")
+        print(f"stale: {path} (run `python xnorinfer/runtime/schema.py --write`)")
     return 1 if stale else 0
 
 

@@ -9,14 +9,12 @@
  *   kernel depends on them: callers may hand in words with garbage tail bits.
  *   The dot product of two packed rows of length K is  K - 2 * popcount(a XOR b).
  *
- * Errors, for the whole library (model.h's functions too): a function that can fail returns an
- * xnor_status, XNOR_OK (0) on success; nothing is reported any other way (xnor_popcount_peak_loop,
- * which returns a count, returns 0 instead).  The message that goes with a failure:
- *   - kernel functions (this header) validate what they can (null pointers, zero or overflowing
- *     sizes) and leave it for the calling thread in xnor_last_error();
- *   - model functions leave it where each one says: in the caller's err buffer for xnor_model_open_*,
- *     in xnor_model_error(model) for xnor_model_run; xnor_model_input_info, xnor_model_output_info and
- *     xnor_model_set_num_threads return XNOR_EINVAL for a bad model, index or count and leave none.
+ * Errors, one channel for the whole library (model.h's functions too): a function that can fail
+ * returns an xnor_status, XNOR_OK (0) on success, and leaves a message naming the problem for the
+ * calling thread in xnor_last_error() (thread-local: valid until that thread's next failing call).
+ * Nothing is reported any other way; xnor_popcount_peak_loop, which returns a count, returns 0 instead.
+ * Every function validates what it can (null pointers, zero or overflowing sizes, a model file's every
+ * field) before it touches memory.
  */
 #ifndef XNORINFER_KERNELS_H
 #define XNORINFER_KERNELS_H
@@ -33,6 +31,10 @@ extern "C" {
 #else
 #define XNOR_API
 #endif
+
+/* The enums the ops take (float op codes, pool and output kinds, tensor types), generated from the op
+ * schema the C runtime and the Python package share (xnorinfer/runtime/schema.py). */
+#include "xnorinfer/schema_enums.h"
 
 typedef enum {
     XNOR_OK = 0,
@@ -100,8 +102,6 @@ XNOR_API xnor_status xnor_bgemm(const uint64_t *a, const uint64_t *b, int32_t *c
  *                     (bit 1 = -1; tail bits 0): the next binary layer's input.  Thresholds are chosen
  *                     by the caller so that the bits equal float32 evaluation of a transform then sign.
  */
-typedef enum { XNOR_OUT_INT32 = 0, XNOR_OUT_FLOAT32 = 1, XNOR_OUT_PACKED = 2 } xnor_output_kind;
-
 typedef struct {
     xnor_output_kind kind;
     const float *scale, *bias;       /* FLOAT32: per output channel, or NULL */
@@ -199,7 +199,6 @@ XNOR_API xnor_status xnor_conv2d_f32_run_prepared(const float *x, const float *w
 /* Pooling: MAX (padded taps ignored; a window of padding only gives -inf; NaN propagates), AVG (the
  * mean of the taps inside the input, summed in double), AVG_INCLUDE_PAD (sum over kernel_h*kernel_w).
  * in_c = out_c = channels; out: (batch, out_h, out_w, channels). */
-typedef enum { XNOR_POOL_MAX = 0, XNOR_POOL_AVG = 1, XNOR_POOL_AVG_INCLUDE_PAD = 2 } xnor_pool_kind;
 XNOR_API xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, xnor_pool_kind kind,
                                      float *out, int num_threads);
 
@@ -213,33 +212,14 @@ XNOR_API xnor_status xnor_pool2d_f32(const float *x, const xnor_conv_params *p, 
  * max(-0.0, +0.0) = +0.0 and max(+0.0, -0.0) = -0.0.  NaN payloads are not specified.  Every size must
  * be >= 1.  The elementwise ops may run in place (out equal to an operand of the output's shape). */
 #define XNOR_MAX_RANK 6
-/* Two-operand float ops are "arith", never "binary": in this library binary means +-1 values. */
-typedef enum {
-    XNOR_ARITH_ADD = 0, XNOR_ARITH_SUB = 1, XNOR_ARITH_MUL = 2, XNOR_ARITH_DIV = 3, XNOR_ARITH_MAX = 4,
-    XNOR_ARITH_MIN = 5,
-    XNOR_ARITH_PRELU = 6,   /* a < 0 ? a * b : a */
-    XNOR_ARITH_GREATER = 7, XNOR_ARITH_GREATER_EQUAL = 8, XNOR_ARITH_LESS = 9, XNOR_ARITH_LESS_EQUAL = 10,
-    XNOR_ARITH_EQUAL = 11,  /* comparisons write uint8 0/1 */
-    XNOR_ARITH_COUNT = 12
-} xnor_arith_op;
+/* Two-operand float ops are "arith", never "binary": in this library binary means +-1 values.
+ * xnor_arith_op and xnor_unary_op (schema_enums.h) name the operations. */
 XNOR_API xnor_status xnor_arith_f32(xnor_arith_op op, const float *a, const size_t *a_dims, const float *b,
                                     const size_t *b_dims, void *out, const size_t *out_dims, size_t rank);
 /* out = cond ? a : b (cond uint8, any nonzero is true), broadcasting like xnor_arith_f32. */
 XNOR_API xnor_status xnor_where_f32(const uint8_t *cond, const size_t *cond_dims, const float *a,
                                     const size_t *a_dims, const float *b, const size_t *b_dims, float *out,
                                     const size_t *out_dims, size_t rank);
-typedef enum {
-    XNOR_UN_RELU = 0,            /* max(x, +0.0) by the max rule above (-0.0 gives +0.0) */
-    XNOR_UN_NEG = 1, XNOR_UN_ABS = 2,
-    XNOR_UN_ROUND = 3,           /* half to even (np.round, rint) */
-    XNOR_UN_FLOOR = 4, XNOR_UN_CEIL = 5, XNOR_UN_TRUNC = 6,
-    XNOR_UN_ROUND_UP = 7,        /* sign(x) * ceil(|x|)        (QONNX UP) */
-    XNOR_UN_ROUND_HALF_UP = 8,   /* sign(x) * floor(|x| + 0.5) (QONNX HALF_UP) */
-    XNOR_UN_ROUND_HALF_DOWN = 9, /* sign(x) * ceil(|x| - 0.5)  (QONNX HALF_DOWN) */
-                                 /* sign as np.sign: 1, -1, +0.0 for either zero, NaN for NaN; so
-                                    HALF_DOWN of +-0.0 is +0.0 * -0.0 = -0.0, like numpy's */
-    XNOR_UN_COUNT = 10
-} xnor_unary_op;
 XNOR_API xnor_status xnor_unary_f32(xnor_unary_op op, const float *x, float *out, size_t count);
 /* Inference batch norm over (outer, channels, inner): out = ((x - mean[c]) / denom[c]) * scale[c] + bias[c],
  * four float32 roundings in that order; denom = sqrt(var + eps) computed by the caller. */

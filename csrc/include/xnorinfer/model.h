@@ -2,19 +2,20 @@
  * xnorinfer's model API: run a whole `.xnor` model from C, on the kernels of xnorinfer/kernels.h.
  *
  * A `.xnor` file written by `xnorinfer convert` holds, besides the graph for Python, its executable
- * program: a list of steps over tensors of fixed shapes (see xnorinfer/lower.py for the layout).  The
+ * program: a list of steps over tensors of fixed shapes (csrc/runtime/program.h has the layout).  The
  * loader checks every count, offset, size, dim and op parameter against the file and the ops' rules
  * before anything runs, then makes ONE allocation per model, sized from the program: the model's
  * tables, weights laid out for the active ISA, every intermediate tensor (placed by lifetime, so
  * tensors that are never alive together share bytes) and the kernels' scratch.  A run allocates
  * nothing.  No global state beyond the kernel library's (its ISA table and thread pool): every
- * function takes the model.  Errors: see kernels.h.
+ * function takes the model.  Errors as everywhere in the library (kernels.h): a status, and the
+ * message in xnor_last_error().
  *
- *   xnor_model *m; char err[256];
- *   if (xnor_model_open_file("model.xnor", NULL, &m, err, sizeof err) != XNOR_OK) { puts(err); ... }
+ *   xnor_model *m;
+ *   if (xnor_model_open_file("model.xnor", NULL, &m) != XNOR_OK) { puts(xnor_last_error()); ... }
  *   xnor_tensor_info in; xnor_model_input_info(m, 0, &in);      // name, dtype, dims
  *   const void *inputs[] = {image}; void *outputs[] = {scores};
- *   if (xnor_model_run(m, inputs, outputs) != XNOR_OK) puts(xnor_model_error(m));
+ *   if (xnor_model_run(m, inputs, outputs) != XNOR_OK) puts(xnor_last_error());
  *   xnor_model_close(m);
  *
  * One run at a time per model (a second concurrent xnor_model_run returns XNOR_EBUSY); open the file
@@ -34,8 +35,7 @@ typedef struct {
     int num_threads;           /* 0: the pool's size (XNORINFER_NUM_THREADS or the CPU count) */
     size_t max_arena_bytes;    /* 0: 4 GiB; a file asking for more is refused before allocating */
 } xnor_model_options;
-/* Element types of model tensors. */
-typedef enum { XNOR_T_F32 = 1, XNOR_T_U8 = 2, XNOR_T_I32 = 3, XNOR_T_BITS = 4 } xnor_tensor_type;
+/* Element types of model tensors: xnor_tensor_type (schema_enums.h). */
 typedef struct {
     const char *name;          /* valid until xnor_model_close */
     xnor_tensor_type type;
@@ -45,26 +45,23 @@ typedef struct {
 } xnor_tensor_info;
 /* Open from a file (read once into the model's allocation) or from memory (the bytes are used in
  * place: they must be 16-byte aligned, as malloc returns them, else XNOR_EINVAL; and they must stay
- * valid and unchanged until close).  opts may be NULL.  On failure *model is NULL and err (if not
- * NULL) holds a message. */
-XNOR_API xnor_status xnor_model_open_file(const char *path, const xnor_model_options *opts, xnor_model **model,
-                                          char *err, size_t err_size);
+ * valid and unchanged until close).  opts may be NULL.  On failure *model is NULL. */
+XNOR_API xnor_status xnor_model_open_file(const char *path, const xnor_model_options *opts, xnor_model **model);
 XNOR_API xnor_status xnor_model_open_memory(const void *data, size_t size, const xnor_model_options *opts,
-                                            xnor_model **model, char *err, size_t err_size);
+                                            xnor_model **model);
 XNOR_API void xnor_model_close(xnor_model *model);
 XNOR_API size_t xnor_model_num_inputs(const xnor_model *model);
 XNOR_API size_t xnor_model_num_outputs(const xnor_model *model);
 XNOR_API xnor_status xnor_model_input_info(const xnor_model *model, size_t index, xnor_tensor_info *info);
 XNOR_API xnor_status xnor_model_output_info(const xnor_model *model, size_t index, xnor_tensor_info *info);
-/* Run once: inputs[i] holds input i (its nbytes, C order), outputs[i] receives output i. */
+/* Run once: inputs[i] holds input i (its nbytes, C order), outputs[i] receives output i.
+ * XNOR_EFALLBACK: this input needs the float graph (see kernels.h); the outputs are not written. */
 XNOR_API xnor_status xnor_model_run(xnor_model *model, const void *const *inputs, void *const *outputs);
 /* Threads for later runs (0: the pool's size); at most the count the model was opened with, which sized
  * the kernels' scratch (opts->num_threads, or the pool's size then). */
 XNOR_API xnor_status xnor_model_set_num_threads(xnor_model *model, int num_threads);
 /* The model's one allocation, in bytes (tables, weights, activations, scratch). */
 XNOR_API size_t xnor_model_arena_bytes(const xnor_model *model);
-/* The message of the model's last failure ("" if none). */
-XNOR_API const char *xnor_model_error(const xnor_model *model);
 
 #ifdef __cplusplus
 }

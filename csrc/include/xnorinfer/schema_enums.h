@@ -1,4 +1,4 @@
-/* Generated from xnorinfer/runtime/schema.py by `python -m xnorinfer.runtime.schema --write`: do not edit. */
+/* Generated from xnorinfer/runtime/schema.py by `python xnorinfer/runtime/schema.py --write`: do not edit. */
 
 #ifndef XNORINFER_SCHEMA_ENUMS_H
 #define XNORINFER_SCHEMA_ENUMS_H
@@ -27,7 +27,7 @@ typedef enum {
 } xnor_arith_op;
 
 typedef enum {
-    XNOR_UN_RELU = 0, /* max(x, +0.0) by the max rule above (-0.0 gives +0.0) */
+    XNOR_UN_RELU = 0, /* max(x, +0.0) by xnor_arith_f32's max rule: -0.0 gives +0.0 */
     XNOR_UN_NEG = 1,
     XNOR_UN_ABS = 2,
     XNOR_UN_ROUND = 3, /* half to even (np.round, rint) */
