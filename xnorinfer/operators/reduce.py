@@ -11,18 +11,10 @@ from typing import Optional
 import numpy as np
 
 from ..ir import Attrs, Ints, attr
-from ..kernels import get_backend
 from ..runtime.program import F32, Unsupported, Val
+from .elementwise import c_kernel
 from .registry import register
 from .tensor import axes_of
-
-
-def c_kernel(x, name):
-    """The active backend if it has the C kernel `name` and x is a non-empty float32 array, else None."""
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim == 0 or x.size == 0:
-        return None
-    backend = get_backend()
-    return backend if hasattr(backend, name) else None
 
 
 def c_mean(x, axes, keepdims):
