@@ -262,6 +262,7 @@ VECTORIZE static void unary_loop(xnor_unary_op op, const float *x, float *out, s
     case XNOR_UN_ROUND_UP: UNARY_LOOP(sign_f(v) * ceil_f(fabsf(v)));
     case XNOR_UN_ROUND_HALF_UP: UNARY_LOOP(sign_f(v) * floor_f(fabsf(v) + 0.5f));
     case XNOR_UN_ROUND_HALF_DOWN: UNARY_LOOP(sign_f(v) * ceil_f(fabsf(v) - 0.5f));
+    case XNOR_UN_SIGMOID: UNARY_LOOP((float)(1.0 / (1.0 + xnor_exp_f64(-(double)v))));
     default: break;
     }
 }

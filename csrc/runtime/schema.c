@@ -67,7 +67,7 @@ static const rt_operand_spec unary_operands[] = {
     {"x", (1u << 1), 0},
 };
 static const rt_param_spec unary_params[] = {
-    INT(rt_unary_params, fn, 0, 9),
+    INT(rt_unary_params, fn, 0, 10),
 };
 static const rt_operand_spec batchnorm_operands[] = {
     {"x", (1u << 1), 0}, {"mean", (1u << 1), 0}, {"denom", (1u << 1), 0}, {"scale", (1u << 1), 0},

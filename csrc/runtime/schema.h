@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RT_SCHEMA_HASH INT64_C(8188292146918828332)
+#define RT_SCHEMA_HASH INT64_C(1381009634052432062)
 
 enum {
     RT_OP_COPY = 1, /* y = x, bytes copied (reshapes, identities, outputs that are inputs) */

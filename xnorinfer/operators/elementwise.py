@@ -19,7 +19,8 @@ ARITH_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max
              "Greater": "greater", "GreaterOrEqual": "greater_equal", "Less": "less", "LessOrEqual": "less_equal",
              "Equal": "equal"}
 # ONNX op -> the runtime's one-operand float op (schema.UNARY)
-UNARY_OPS = {"Relu": "relu", "Neg": "neg", "Abs": "abs", "Round": "round", "Floor": "floor", "Ceil": "ceil"}
+UNARY_OPS = {"Relu": "relu", "Neg": "neg", "Abs": "abs", "Round": "round", "Floor": "floor", "Ceil": "ceil",
+             "Sigmoid": "sigmoid"}
 
 
 def c_kernel(x, name):
@@ -129,10 +130,16 @@ def leaky_relu(inputs, attrs, ctx):
     return [np.where(x < 0, x * np.asarray(attrs.alpha, x.dtype), x)]
 
 
-@register("Sigmoid")
+@register("Sigmoid", lower=lower_unary)
 def sigmoid(inputs, attrs, ctx):
+    """In C where there is the kernel (exp in double, one rounding: the C runtime's bits), else numpy."""
     x = inputs[0]
-    return [(1 / (1 + np.exp(-x))).astype(x.dtype)]
+    backend = c_kernel(x, "unary_f32")
+    if backend is None:
+        return [(1 / (1 + np.exp(-x))).astype(x.dtype)]
+    out = np.empty(x.shape, np.float32)
+    backend.unary_f32("sigmoid", np.ascontiguousarray(x), out)
+    return [out]
 
 
 @dataclass

@@ -61,7 +61,9 @@ UNARY = Enum("xnor_unary_op", "XNOR_UN_", (
     ("round_up", 7, "sign(x) * ceil(|x|)        (QONNX UP)"),
     ("round_half_up", 8, "sign(x) * floor(|x| + 0.5) (QONNX HALF_UP)"),
     ("round_half_down", 9, "sign(x) * ceil(|x| - 0.5)  (QONNX HALF_DOWN); sign as np.sign: 1, -1, +0.0 for "
-                           "either zero, NaN for NaN, so HALF_DOWN of +-0.0 is +0.0 * -0.0 = -0.0, like numpy's")))
+                           "either zero, NaN for NaN, so HALF_DOWN of +-0.0 is +0.0 * -0.0 = -0.0, like numpy's"),
+    ("sigmoid", 10, "1 / (1 + exp(-x)) in double with the library's own exp, rounded once to float32 (the same "
+                    "bits on every CPU)")))
 POOL_KIND = Enum("xnor_pool_kind", "XNOR_POOL_", (
     ("max", 0, "padded taps ignored; a window of padding only gives -inf; NaN propagates"),
     ("avg", 1, "the mean of the taps inside the input, summed in double"),

@@ -37,7 +37,8 @@ typedef enum {
     XNOR_UN_ROUND_UP = 7, /* sign(x) * ceil(|x|)        (QONNX UP) */
     XNOR_UN_ROUND_HALF_UP = 8, /* sign(x) * floor(|x| + 0.5) (QONNX HALF_UP) */
     XNOR_UN_ROUND_HALF_DOWN = 9, /* sign(x) * ceil(|x| - 0.5)  (QONNX HALF_DOWN); sign as np.sign: 1, -1, +0.0 for either zero, NaN for NaN, so HALF_DOWN of +-0.0 is +0.0 * -0.0 = -0.0, like numpy's */
-    XNOR_UN_COUNT = 10
+    XNOR_UN_SIGMOID = 10, /* 1 / (1 + exp(-x)) in double with the library's own exp, rounded once to float32 (the same bits on every CPU) */
+    XNOR_UN_COUNT = 11
 } xnor_unary_op;
 
 typedef enum {
