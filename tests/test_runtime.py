@@ -161,6 +161,7 @@ def _program_words(buf):
     (lambda b, p, n: struct.pack_into("<q", b, p + 8 * (8 + 0), 9), "unknown type"),          # tensor 0 type
     (lambda b, p, n: struct.pack_into("<q", b, p + 8 * (8 + 10), 12), "do not match"),        # tensor 0 nbytes
     (lambda b, p, n: b.__setitem__(slice(p, p + 8), b"XNORPRG0"), "program magic"),
+    (lambda b, p, n: struct.pack_into("<q", b, p + 8 * 7, 0), "another version of the runtime's op schema"),
 ])
 def test_loader_rejects_bad_programs(tmp_path, edit, message):
     from xnorinfer.runtime.cmodel import CModel
@@ -225,6 +226,27 @@ def test_an_op_the_runtime_lacks_runs_in_python_and_says_why():
     if C is not None:
         with pytest.raises(ModelError, match="Sqrt"):
             xnorinfer.InferenceSession(m, executor="c").run(None, {"x": x})
+
+
+@needs_c
+def test_sigmoid_runs_in_c_with_the_python_executors_bits():
+    """Sigmoid (ONNX's, TFLite's LOGISTIC) is a runtime op: one C call per run, the Python executor's bits."""
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.random.default_rng(1).normal(size=(6, 3, 3, 3)).astype(np.float32), "w")
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                           helper.make_node("Sigmoid", ["c"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 8, 8])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    x = np.random.default_rng(2).normal(size=(2, 3, 8, 8)).astype(np.float32) * 4
+    sess = xnorinfer.InferenceSession(m)
+    (y,) = sess.run(None, {"x": x})
+    assert sess.last_executor == "c"
+    np.testing.assert_array_equal(y, xnorinfer.InferenceSession(m, executor="python").run(None, {"x": x})[0])
+    (c,) = xnorinfer.InferenceSession(helper.make_model(helper.make_graph(
+        g.node[:1], "g", g.input, [helper.make_tensor_value_info("c", TensorProto.FLOAT, None)], [w]),
+        opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()).run(None, {"x": x})
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-c.astype(np.float64))), rtol=1e-6, atol=1e-7)
 
 
 def test_xnor_round_trip_keeps_scalar_constants(tmp_path):

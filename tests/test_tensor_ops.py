@@ -138,6 +138,22 @@ NUMPY_UNARY = {
 
 @needs_c
 @settings(max_examples=120)
+@given(x=arrays(st.integers(1, 300)))
+def test_sigmoid_rounds_the_double_result_once(x):
+    """sigmoid = 1 / (1 + exp(-x)) in double, one rounding to float32: within one ulp of float64 numpy
+    (whose exp may differ from the library's in a double's last bit), exact at the saturation ends."""
+    with np.errstate(all="ignore"):
+        want = (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(F32)
+    out = np.empty_like(x)
+    C.unary_f32("sigmoid", x, out)
+    finite = ~np.isnan(want)
+    assert np.array_equal(np.isnan(out), ~finite)
+    assert np.all(np.abs(out[finite].view(np.int32).astype(np.int64) - want[finite].view(np.int32)) <= 1)
+    assert np.array_equal(out[x >= 104], np.ones_like(out[x >= 104])) and np.all(out[x <= -104] == 0)
+
+
+@needs_c
+@settings(max_examples=120)
 @given(x=arrays(st.integers(1, 300)), op=st.sampled_from(sorted(NUMPY_UNARY)))
 def test_unary_equals_numpy(x, op):
     with np.errstate(all="ignore"):

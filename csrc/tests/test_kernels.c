@@ -634,8 +634,12 @@ static void check_unary(const char *isa) {
             case XNOR_UN_ROUND_UP: want = ref_sign(v) * ceilf(fabsf(v)); break;
             case XNOR_UN_ROUND_HALF_UP: want = ref_sign(v) * floorf(fabsf(v) + 0.5f); break;
             case XNOR_UN_ROUND_HALF_DOWN: want = ref_sign(v) * ceilf(fabsf(v) - 0.5f); break;
+            /* long double's exp, then one rounding: the library's double exp may differ from it in the last
+               bit of the double, which can move the float32 result by one ulp at a rounding tie */
+            case XNOR_UN_SIGMOID: want = (float)(1.0L / (1.0L + expl(-(long double)v))); break;
             }
-            if (!same_f(o[i], want)) {
+            int close = op == XNOR_UN_SIGMOID && (o[i] == nextafterf(want, INFINITY) || o[i] == nextafterf(want, -INFINITY));
+            if (!same_f(o[i], want) && !close) {
                 printf("FAIL %s unary op %d of %a: got %a want %a\n", isa, op, v, o[i], want);
                 bad = 1;
             }
