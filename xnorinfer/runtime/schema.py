@@ -187,20 +187,21 @@ OPS = (
 BY_NAME = {op.name: op for op in OPS}
 
 
-def _canonical():
+def schema_hash(ops, enums):
+    """A 63-bit digest of every declaration: ops, operands, parameters and their ranges, enums."""
     lines = [f"magic {PROGRAM_MAGIC!r} rank {MAX_RANK}"]
-    for e in ENUMS:
+    for e in enums:
         lines.append(f"enum {e.ctype} {e.prefix} " + " ".join(f"{n}={v}" for n, v, _ in e.values))
-    for op in OPS:
+    for op in ops:
         lines.append(f"op {op.name} {op.code}")
         lines += [f"  in {o.name} {o.types} {o.optional} {o.const} {o.variadic}" for o in op.operands]
         for p in op.params:
             members = p.params if p.kind == "group" else (p,)
             lines += [f"  par {p.name}.{q.name} {q.kind} {q.bounds} {q.capacity}" for q in members]
-    return "\n".join(lines)
+    return int.from_bytes(hashlib.sha256("\n".join(lines).encode()).digest()[:8], "little") & ((1 << 63) - 1)
 
 
-SCHEMA_HASH = int.from_bytes(hashlib.sha256(_canonical().encode()).digest()[:8], "little") & ((1 << 63) - 1)
+SCHEMA_HASH = schema_hash(OPS, ENUMS)
 
 
 class ParamError(ValueError):
