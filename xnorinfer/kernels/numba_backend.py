@@ -1,5 +1,6 @@
-"""The Numba backend: the kernel core and the binary layers compiled by Numba (numba_gemm.py,
-numba_conv.py), for installs without the C library or XNORINFER_BACKEND=numba."""
+"""The Numba backend: the kernel core and the binary layers compiled by Numba (numba_core.py,
+numba_pack.py, numba_gemm.py, numba_conv.py), for installs without the C library or
+XNORINFER_BACKEND=numba."""
 import dataclasses
 import os
 
@@ -10,13 +11,13 @@ class NumbaBackend:
     name = "numba"
 
     def __init__(self):
-        from . import numba_gemm
-        self._impl = numba_gemm
-        self.pack_rows = numba_gemm.pack_rows
-        self.unpack_rows = numba_gemm.unpack_rows
+        from . import numba_gemm, numba_pack
+        self.pack_rows = numba_pack.pack_rows
+        self.unpack_rows = numba_pack.unpack_rows
+        self._bgemm = numba_gemm.bgemm
 
     def bgemm(self, a, b, k, out, num_threads):
-        self._impl.bgemm(a, b, k, out, num_threads or self.num_threads())
+        self._bgemm(a, b, k, out, num_threads or self.num_threads())
 
     # Binary layers live in their own module (imported, and so compiled, only when used).
     def layout_key(self):
@@ -55,7 +56,8 @@ class NumbaBackend:
         return numba.config.NUMBA_NUM_THREADS
 
     def info(self):
+        from . import numba_core
         info = {"backend": "numba", "isa": None, "supported_isas": [],
                 "num_threads": self.num_threads()}
-        info.update(self._impl.info())
+        info.update(numba_core.info())
         return info

@@ -20,8 +20,8 @@ Design
   more than 1.5 * _KC words are cut into k-blocks so the panel stays in L2.  Groups with few output
   channels (<= _DIRECT_MAX_OG, where a 64-wide panel would be mostly padding, e.g. depthwise
   convolutions) use dot products along the row instead, 4 weight rows at a time.
-* Popcount is numba_gemm's LLVM ctpop intrinsic, and every hot loop asks for 512-bit vectors where
-  VPOPCNTDQ exists (_numba.prefer_wide_vectors).  Array indices in the hot loops are uint64: with
+* Popcount is numba_core's LLVM ctpop intrinsic, and every hot loop asks for 512-bit vectors where
+  VPOPCNTDQ exists (numba_core.prefer_wide_vectors).  Array indices in the hot loops are uint64: with
   signed indices Numba adds negative-index wraparound, which turns vector loads into gathers.  (Mixing
   int64 and uint64 in arithmetic gives float64 in Numba: indices are computed as int64 and cast.)
 * No reference counting in the per-pixel work: arrays are passed whole with indices (rows, r),
@@ -42,17 +42,17 @@ Design
 * Threads: output pixels are cut into about 4 chunks per thread (multiples of 4 pixels) shared by a
   numba.prange loop; each chunk allocates its own scratch.  Small layers (< _MIN_WORK_PER_THREAD word
   pairs per thread) run serially.  Same conventions as numba_gemm: one parallel region at a time, through
-  numba_gemm's lock (a call made while another thread holds it runs serially), serial in a child forked
+  numba_core's lock (a call made while another thread holds it runs serially), serial in a child forked
   after GNU OpenMP ran, numba.set_num_threads restored after the call.
-* All functions are nogil and cached (cache=True).  The two intrinsics come from numba_gemm and are
+* All functions are nogil and cached (cache=True).  The intrinsics come from numba_core and are
   inlined into this module's cached code: after changing them, clear both modules' caches.
 """
 import numba
 import numpy as np
 from numba import njit, prange
 
-from . import numba_gemm
-from .numba_gemm import popcount, prefer_wide_vectors, tail_mask
+from . import numba_core
+from .numba_core import popcount, prefer_wide_vectors, tail_mask
 
 __all__ = ["prepare_bconv", "bconv2d", "bmaxpool2d"]
 
@@ -530,9 +530,9 @@ def _pool_parallel(x, p, out, chunks):
 def _run(serial, parallel, args, threads, units):
     """parallel(*args, chunks) on `threads` threads (about 4 chunks each, at most `units`) when that
     is worth it and no other parallel call is running, else serial(*args, 0, 1)."""
-    threads = min(threads, numba_gemm.max_threads(), units)
-    if threads > 1 and numba_gemm.parallel_ok:
-        lock = numba_gemm.parallel_lock  # looked up at each call: a forked child replaces it
+    threads = min(threads, numba_core.max_threads(), units)
+    if threads > 1 and numba_core.parallel_ok:
+        lock = numba_core.parallel_lock  # looked up at each call: a forked child replaces it
         if lock.acquire(blocking=False):
             try:
                 previous = numba.get_num_threads()
