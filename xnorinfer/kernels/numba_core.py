@@ -292,53 +292,60 @@ def panel_block(a, a0, m, tail, bp, p0, w0, w1, acc, out, o0, j0, ncols, k, firs
 
 
 # ----------------------------------------------------------------------------------------------
-# direct micro-kernel, where a panel would be mostly padding (few rows on either side): dot products
-# along the row, one row of a against 8 rows of b in one loop with 8 accumulators, which LLVM
-# vectorizes as reductions.
+# direct micro-kernel, for few rows on either side (where a panel would be mostly padding): dot
+# products along the rows, one row of one operand against 8 rows of the other in one loop with 8
+# accumulators, which LLVM vectorizes as reductions.  The loop over rows stays inside the kernel: a
+# call per row costs as much as a short row's work.  Rows of a meet blocks of 8 rows of b; the rows of
+# b left over (fewer than 8) meet blocks of 8 rows of a; what remains, one dot product at a time.
 
 
 @njit(**JIT)
-def _dot_1x8(a, i, tail, b, j, out, o, k):
+def _dots_x8(x, x0, n, tail, y, y0, out, o, j, dr, dc, k):
+    """For i < n and c < 8, d = k - 2 * popcount(x[x0 + i] ^ y[y0 + c]) (the last word ANDed with tail)
+    goes to out[o + i, j + c] when (dr, dc), out's step from one c to the next, is (0, 1) (y's rows
+    are out's columns), and to out[o + c, j + i] when it is (1, 0) (x's rows are out's columns)."""
     prefer_wide_vectors()
-    W = a.shape[1]
-    ra = np.uint64(i)
-    rb0 = np.uint64(j)
-    rb1 = np.uint64(j + 1)
-    rb2 = np.uint64(j + 2)
-    rb3 = np.uint64(j + 3)
-    rb4 = np.uint64(j + 4)
-    rb5 = np.uint64(j + 5)
-    rb6 = np.uint64(j + 6)
-    rb7 = np.uint64(j + 7)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
-    last = np.uint64(W - 1)
-    for w in range(np.uint64(0), last):
-        x = a[ra, w]
-        s0 += popcount(x ^ b[rb0, w])
-        s1 += popcount(x ^ b[rb1, w])
-        s2 += popcount(x ^ b[rb2, w])
-        s3 += popcount(x ^ b[rb3, w])
-        s4 += popcount(x ^ b[rb4, w])
-        s5 += popcount(x ^ b[rb5, w])
-        s6 += popcount(x ^ b[rb6, w])
-        s7 += popcount(x ^ b[rb7, w])
-    x = a[ra, last]
-    s0 += popcount((x ^ b[rb0, last]) & tail)
-    s1 += popcount((x ^ b[rb1, last]) & tail)
-    s2 += popcount((x ^ b[rb2, last]) & tail)
-    s3 += popcount((x ^ b[rb3, last]) & tail)
-    s4 += popcount((x ^ b[rb4, last]) & tail)
-    s5 += popcount((x ^ b[rb5, last]) & tail)
-    s6 += popcount((x ^ b[rb6, last]) & tail)
-    s7 += popcount((x ^ b[rb7, last]) & tail)
-    out[o, j] = k - 2 * s0
-    out[o, j + 1] = k - 2 * s1
-    out[o, j + 2] = k - 2 * s2
-    out[o, j + 3] = k - 2 * s3
-    out[o, j + 4] = k - 2 * s4
-    out[o, j + 5] = k - 2 * s5
-    out[o, j + 6] = k - 2 * s6
-    out[o, j + 7] = k - 2 * s7
+    rb0 = np.uint64(y0)
+    rb1 = np.uint64(y0 + 1)
+    rb2 = np.uint64(y0 + 2)
+    rb3 = np.uint64(y0 + 3)
+    rb4 = np.uint64(y0 + 4)
+    rb5 = np.uint64(y0 + 5)
+    rb6 = np.uint64(y0 + 6)
+    rb7 = np.uint64(y0 + 7)
+    last = np.uint64(x.shape[1] - 1)
+    for i in range(n):
+        ra = np.uint64(x0 + i)
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+        for w in range(np.uint64(0), last):
+            v = x[ra, w]
+            s0 += popcount(v ^ y[rb0, w])
+            s1 += popcount(v ^ y[rb1, w])
+            s2 += popcount(v ^ y[rb2, w])
+            s3 += popcount(v ^ y[rb3, w])
+            s4 += popcount(v ^ y[rb4, w])
+            s5 += popcount(v ^ y[rb5, w])
+            s6 += popcount(v ^ y[rb6, w])
+            s7 += popcount(v ^ y[rb7, w])
+        v = x[ra, last]
+        s0 += popcount((v ^ y[rb0, last]) & tail)
+        s1 += popcount((v ^ y[rb1, last]) & tail)
+        s2 += popcount((v ^ y[rb2, last]) & tail)
+        s3 += popcount((v ^ y[rb3, last]) & tail)
+        s4 += popcount((v ^ y[rb4, last]) & tail)
+        s5 += popcount((v ^ y[rb5, last]) & tail)
+        s6 += popcount((v ^ y[rb6, last]) & tail)
+        s7 += popcount((v ^ y[rb7, last]) & tail)
+        r = o + i * dc
+        col = j + i * dr
+        out[r, col] = k - 2 * s0
+        out[r + dr, col + dc] = k - 2 * s1
+        out[r + 2 * dr, col + 2 * dc] = k - 2 * s2
+        out[r + 3 * dr, col + 3 * dc] = k - 2 * s3
+        out[r + 4 * dr, col + 4 * dc] = k - 2 * s4
+        out[r + 5 * dr, col + 5 * dc] = k - 2 * s5
+        out[r + 6 * dr, col + 6 * dc] = k - 2 * s6
+        out[r + 7 * dr, col + 7 * dc] = k - 2 * s7
 
 
 @njit(**JIT)
@@ -357,16 +364,20 @@ def _mismatches(a, i, tail, b, j):
 @njit(**JIT)
 def direct_block(a, a0, m, tail, b, j0, j1, out, o0, k):
     """out[o0 + i, j] = k - 2 * popcount(a[a0 + i] ^ b[j]) for i < m, j0 <= j < j1, the last word ANDed
-    with tail; blocks of 8 rows of b are reused by all m rows of a."""
+    with tail."""
+    zero = np.int64(0)  # (not literals: see the module docstring)
+    one = np.int64(1)
     j = j0
     while j + 8 <= j1:
-        for i in range(m):
-            _dot_1x8(a, a0 + i, tail, b, j, out, o0 + i, k)
+        _dots_x8(a, a0, m, tail, b, j, out, o0, j, zero, one, k)
         j += 8
-    while j < j1:
-        for i in range(m):
-            out[o0 + i, j] = k - 2 * _mismatches(a, a0 + i, tail, b, j)
-        j += 1
+    i = 0
+    while i + 8 <= m and j < j1:
+        _dots_x8(b, j, j1 - j, tail, a, a0 + i, out, o0 + i, j, one, zero, k)
+        i += 8
+    for jj in range(j, j1):
+        for ii in range(i, m):
+            out[o0 + ii, jj] = k - 2 * _mismatches(a, a0 + ii, tail, b, jj)
 
 
 # ----------------------------------------------------------------------------------------------

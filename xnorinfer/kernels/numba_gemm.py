@@ -8,7 +8,7 @@ the micro-kernels AND the last word of each row with the tail mask.
   b into a panel, per k-block of rows longer than 1.5 * 1024 words, and sweeps its rows of a across it;
   the partial counts of k-blocks accumulate in `out`.
 * m <= 3 (GEMV) or n <= 16: the direct micro-kernel (numba_core.direct_block), dot products along k,
-  8 rows of b at a time.
+  a row against 8 rows of the other operand at a time.
 * Threads: the output is cut into tiles (panels x row ranges, or row x column ranges for the direct
   kernel; about 4 per thread), one chunk each for numba_core.run_chunks; each tile owns its scratch.
   Small problems (numba_core.threads_for) run serially with no thread launch.
