@@ -45,7 +45,7 @@ _BLOCK_ACC_BYTES = 32 * 1024     # its int32 accumulators
 
 # The geometry as an int64 vector (one Numba type whatever the layer): indices into it.
 (_BATCH, _IN_H, _IN_W, _IN_C, _OUT_C, _KH, _KW, _SH, _SW, _DH, _DW, _PT, _PL, _GROUPS, _OUT_H, _OUT_W,
- _CG, _OG, _WPT, _XW, _KWORDS, _K, _KC, _MC, _PPG, _DIRECT, _NPARAMS) = range(27)
+ _PER_IMAGE, _CG, _OG, _WPT, _XW, _KWORDS, _K, _KC, _MC, _PPG, _DIRECT, _NPARAMS) = range(28)
 
 _EMPTY_U64_1 = np.empty(0, np.uint64)
 _EMPTY_U64_2 = np.empty((0, 0), np.uint64)
@@ -79,6 +79,7 @@ def _params(g):
                        (_PL, "pad_left"), (_GROUPS, "groups")):
         p[index] = g[key]
     p[_OUT_H], p[_OUT_W] = _output_size(g)
+    p[_PER_IMAGE] = p[_OUT_H] * p[_OUT_W]
     groups = g["groups"]
     cg, og = g["in_c"] // groups, g["out_c"] // groups
     taps = g["kernel_h"] * g["kernel_w"]
@@ -144,7 +145,7 @@ def _window(p, pix):
     """Output pixel pix's image, and the input row and column of its window's top-left tap (negative
     in the padding)."""
     out_w = p[_OUT_W]
-    per_image = p[_OUT_H] * out_w
+    per_image = p[_PER_IMAGE]
     b = pix // per_image
     rem = pix - b * per_image
     oy = rem // out_w

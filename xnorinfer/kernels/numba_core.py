@@ -16,8 +16,11 @@ Rules the kernels follow
   gives 0 instead of raising).  A function that can raise keeps an atomic incref / decref of every
   array argument at its entry and exit; with views and per-pixel calls that cost a fifth of the time
   of a 56x56x256 convolution.
-* No literal arguments between compiled functions: Numba compiles a callee again for every
-  Literal[int] it is passed, so counts and offsets are passed as computed values (np.int64(0), not 0).
+* No literal arguments between compiled functions: Numba compiles a callee again for every literal
+  it is passed, so counts and offsets are passed as computed values (np.int64(0), not 0).  One
+  exception on purpose: the two directions of the direct kernel (_dots_x8's `across`, True or False)
+  are compiled apart, which makes its stores plain ones (a GEMV is 5-10% slower with the direction a
+  runtime value).
 * Threads (`run_chunks`): a kernel is a body `body(*args, t, chunks)` that does chunk t of `chunks`,
   plus a three-line prange loop over the same body.  Small jobs, one-thread calls, a call made while
   another thread holds the parallel region (the workqueue threading layer aborts the process on
@@ -300,10 +303,10 @@ def panel_block(a, a0, m, tail, bp, p0, w0, w1, acc, out, o0, j0, ncols, k, firs
 
 
 @njit(**JIT)
-def _dots_x8(x, x0, n, tail, y, y0, out, o, j, dr, dc, k):
+def _dots_x8(x, x0, n, tail, y, y0, out, o, j, across, k):
     """For i < n and c < 8, d = k - 2 * popcount(x[x0 + i] ^ y[y0 + c]) (the last word ANDed with tail)
-    goes to out[o + i, j + c] when (dr, dc), out's step from one c to the next, is (0, 1) (y's rows
-    are out's columns), and to out[o + c, j + i] when it is (1, 0) (x's rows are out's columns)."""
+    goes to out[o + i, j + c] when `across` (y's rows are out's columns), else to out[o + c, j + i]
+    (x's rows are out's columns).  `across` is passed as a literal: see the module docstring."""
     prefer_wide_vectors()
     rb0 = np.uint64(y0)
     rb1 = np.uint64(y0 + 1)
@@ -314,6 +317,7 @@ def _dots_x8(x, x0, n, tail, y, y0, out, o, j, dr, dc, k):
     rb6 = np.uint64(y0 + 6)
     rb7 = np.uint64(y0 + 7)
     last = np.uint64(x.shape[1] - 1)
+    dr, dc = (0, 1) if across else (1, 0)  # out's step from one c to the next
     for i in range(n):
         ra = np.uint64(x0 + i)
         s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
@@ -365,15 +369,13 @@ def _mismatches(a, i, tail, b, j):
 def direct_block(a, a0, m, tail, b, j0, j1, out, o0, k):
     """out[o0 + i, j] = k - 2 * popcount(a[a0 + i] ^ b[j]) for i < m, j0 <= j < j1, the last word ANDed
     with tail."""
-    zero = np.int64(0)  # (not literals: see the module docstring)
-    one = np.int64(1)
     j = j0
     while j + 8 <= j1:
-        _dots_x8(a, a0, m, tail, b, j, out, o0, j, zero, one, k)
+        _dots_x8(a, a0, m, tail, b, j, out, o0, j, True, k)
         j += 8
     i = 0
     while i + 8 <= m and j < j1:
-        _dots_x8(b, j, j1 - j, tail, a, a0 + i, out, o0 + i, j, one, zero, k)
+        _dots_x8(b, j, j1 - j, tail, a, a0 + i, out, o0 + i, j, False, k)
         i += 8
     for jj in range(j, j1):
         for ii in range(i, m):
