@@ -10,8 +10,8 @@ kernel test on both.
 
 What it deliberately does not do: the float layers and float tensor ops (conv2d_f32 with its Winograd
 path, float pooling, the elementwise ops) and the C runtime that runs a whole program in one call are
-C-only; without the library, xnorinfer.layers runs the float layers through numpy and BLAS and the
-session uses its Python executor.
+C-only; without the library the float layers and ops run in numpy (the convolutions through BLAS),
+and a session uses its Python executor.
 
 Modules: numba_core.py (compile options, intrinsics, the thread policy, the micro-kernels that GEMM and
 the convolution share), numba_pack.py, numba_gemm.py, numba_conv.py (the binary layers).  Numba

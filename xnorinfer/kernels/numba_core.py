@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["JIT", "NB", "k_block", "popcount", "prefer_wide_vectors", "tail_mask", "max_threads", "threads_for",
+__all__ = ["JIT", "NB", "k_block", "popcount", "prefer_wide_vectors", "tail_mask", "threads_for",
            "run_chunks", "pack_panel", "panel_block", "direct_block", "info"]
 
 JIT = dict(nogil=True, cache=True, error_model="numpy")
@@ -141,7 +141,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def max_threads():
+def _max_threads():
     return numba.config.NUMBA_NUM_THREADS
 
 
@@ -151,7 +151,7 @@ def threads_for(num_threads, work):
     share = work // _MIN_WORK_PER_THREAD
     if share < 2 or num_threads < 2:  # most calls: answered before any lookup
         return 1
-    return min(num_threads, max_threads(), share)
+    return min(num_threads, _max_threads(), share)
 
 
 def run_chunks(body, parallel, args, threads, chunks):
@@ -392,5 +392,5 @@ def info():
     except ValueError:  # no parallel region has run yet
         layer = None
     return {"backend": "numba", "numba_version": numba.__version__,
-            "threading_layer": layer, "max_threads": max_threads(),
+            "threading_layer": layer, "max_threads": _max_threads(),
             "vector_width": 512 if _WIDE_VECTORS else None}
