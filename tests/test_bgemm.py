@@ -35,7 +35,8 @@ def test_bgemm_extremes(kernel_path):
     assert (xnorinfer.bgemm(minus, minus, k) == k).all()
 
 
-@pytest.mark.parametrize("m,n,k", [(200, 300, 20000), (130, 70, 9000), (1, 4096, 640), (64, 1, 4097)])
+# (9, 70, 100001): rows of 1563 words, past Numba's 1536 too, so cut into k-blocks whose counts accumulate
+@pytest.mark.parametrize("m,n,k", [(200, 300, 20000), (130, 70, 9000), (1, 4096, 640), (64, 1, 4097), (9, 70, 100001)])
 def test_bgemm_larger_multi_block_and_threads(kernel_path, m, n, k):
     rng = np.random.default_rng(m + n + k)
     a, b = random_words(rng, m, k), random_words(rng, n, k)

@@ -103,7 +103,9 @@ def test_bconv2d_matches_float_conv_of_signs(kernel_path):
 
 
 @pytest.mark.parametrize("output", ["int32", "float32", "packed"])
-@pytest.mark.parametrize("batch,k,o", [(1, 1, 1), (1, 4096, 300), (3, 65, 64), (7, 1000, 129), (40, 513, 70)])
+# (5, 100001, 70): rows of 1563 words, past Numba's 1536 too, so cut into k-blocks
+@pytest.mark.parametrize("batch,k,o", [(1, 1, 1), (1, 4096, 300), (3, 65, 64), (7, 1000, 129), (40, 513, 70),
+                                       (5, 100001, 70)])
 def test_bdense(kernel_path, batch, k, o, output):
     rng = np.random.default_rng(batch * 7 + k + o)
     x, w = signs(rng, (batch, k)), signs(rng, (o, k))
@@ -134,6 +136,19 @@ def test_bmaxpool2d_property(kernel_path, data):
     got = ops.bmaxpool2d(xp, c, (kh, kw), stride=stride, padding=pads, dilation=dil)
     want = maxpool_ref(x, (kh, kw), stride, pads, dil)
     np.testing.assert_array_equal(got, pack_ref(want.astype(np.float32)))
+
+
+def test_bmaxpool2d_large_threads(kernel_path):
+    """Enough work for the pool to be split across threads.  The reference is computed last: its
+    temporaries hold the right answer, and a freed one could become a kernel's np.empty output."""
+    rng = np.random.default_rng(9)
+    x = signs(rng, (2, 40, 40, 300))
+    x[rng.random(x.shape) < 0.6] = -1
+    xp = garbage_tails(pack_ref(x.astype(np.float32)), 300, rng)
+    got = [ops.bmaxpool2d(xp, 300, (3, 3), stride=1, padding=1, num_threads=threads) for threads in (2, 1)]
+    want = pack_ref(maxpool_ref(x, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)).astype(np.float32))
+    for g in got:
+        np.testing.assert_array_equal(g, want)
 
 
 def test_sign_thresholds_exhaustive():

@@ -68,6 +68,17 @@ def test_unpack_dtype(kernel_path):
     np.testing.assert_array_equal(out, [[-1, 1, -1]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=lambda d: np.dtype(d).name)
+def test_pack_unpack_large_arrays(kernel_path, dtype):
+    """Arrays large enough (over 4M elements) for pack and unpack to split their rows across threads."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(1100, 4001)).astype(dtype)
+    x.flat[rng.integers(0, x.size, size=1000)] = rng.choice(special_values(dtype), size=1000)
+    packed = xnorinfer.pack(x)
+    np.testing.assert_array_equal(packed, pack_ref(x))
+    np.testing.assert_array_equal(xnorinfer.unpack(packed, 4001), np.where(x < 0, -1.0, 1.0).astype(np.float32))
+
+
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_pack_property(kernel_path, data):

@@ -1,24 +1,38 @@
-"""The Numba backend: the kernel core and the binary layers compiled by Numba (numba_gemm.py,
-numba_conv.py), for installs without the C library or XNORINFER_BACKEND=numba."""
-import dataclasses
-import os
+"""The Numba backend: the complete fallback for when the compiled C library is missing (or for
+XNORINFER_BACKEND=numba).
 
-import numpy as np
+It covers every kernel of the C library that the Python package calls: pack (float16/32/64, int8/16/
+32/64) and unpack, the binary GEMM, and the binary layers -- the convolution (so the dense layer, a 1x1
+convolution) with the fused output transforms int32, float32 (scale, bias, clamp, accumulator clamp,
+a fused shortcut's residual) and packed sign bits by thresholds, and bit max-pooling.  Every result is
+bit for bit the C library's (csrc/include/xnorinfer.h states the semantics); the test suite runs every
+kernel test on both.
+
+What it deliberately does not do: the float layers and float tensor ops (conv2d_f32 with its Winograd
+path, float pooling, the elementwise ops) and the C runtime that runs a whole program in one call are
+C-only; without the library the float layers and ops run in numpy (the convolutions through BLAS),
+and a session uses its Python executor.
+
+Modules: numba_core.py (compile options, intrinsics, the thread policy, the micro-kernels that GEMM and
+the convolution share), numba_pack.py, numba_gemm.py, numba_conv.py (the binary layers).  Numba
+compiles each kernel on its first call (then caches it on disk).
+"""
+import os
 
 
 class NumbaBackend:
     name = "numba"
 
     def __init__(self):
-        from . import numba_gemm
-        self._impl = numba_gemm
-        self.pack_rows = numba_gemm.pack_rows
-        self.unpack_rows = numba_gemm.unpack_rows
+        from . import numba_gemm, numba_pack
+        self.pack_rows = numba_pack.pack_rows
+        self.unpack_rows = numba_pack.unpack_rows
+        self._bgemm = numba_gemm.bgemm
 
     def bgemm(self, a, b, k, out, num_threads):
-        self._impl.bgemm(a, b, k, out, num_threads or self.num_threads())
+        self._bgemm(a, b, k, out, num_threads or self.num_threads())
 
-    # Binary layers live in their own module (imported, and so compiled, only when used).
+    # The binary layers' module is imported, and so compiled, only when a layer runs.
     def layout_key(self):
         return ("numba",)
 
@@ -31,16 +45,11 @@ class NumbaBackend:
         numba_conv.bconv2d(x, prepared, geometry, transform, out, num_threads or self.num_threads())
 
     def bconv_plan(self, prepared, geometry, transform):
+        from . import numba_conv
+        layer = numba_conv.plan(prepared, geometry, transform)
+
         def run(x, out, num_threads, residual=None):
-            if residual is None:
-                return self.bconv2d(x, prepared, geometry, transform, out, num_threads)
-            # the fused shortcut in numpy: the transform without its clamp, the add, then the clamp
-            unclamped = dataclasses.replace(transform, clamp=(-np.inf, np.inf))
-            self.bconv2d(x, prepared, geometry, unclamped, out, num_threads)
-            np.add(out, residual, out=out)
-            lo, hi = transform.clamp
-            if lo > -np.inf or hi < np.inf:
-                np.clip(out, lo, hi, out=out)
+            layer(x, out, num_threads or self.num_threads(), residual)
         return run
 
     def bmaxpool2d(self, x, geometry, out, num_threads):
@@ -55,7 +64,8 @@ class NumbaBackend:
         return numba.config.NUMBA_NUM_THREADS
 
     def info(self):
+        from . import numba_core
         info = {"backend": "numba", "isa": None, "supported_isas": [],
                 "num_threads": self.num_threads()}
-        info.update(self._impl.info())
+        info.update(numba_core.info())
         return info
