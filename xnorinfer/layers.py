@@ -21,7 +21,7 @@ from .conv_geometry import ConvGeometry
 from .kernels import as_int, check_words, get_backend, pack, unpack, words_for
 
 __all__ = ["OutputTransform", "OUTPUT_KINDS", "sign_thresholds", "make_transform", "BConv2d", "bconv2d", "bdense",
-           "bmaxpool2d", "pack", "unpack", "pack_nhwc", "unpack_nhwc", "Conv2d", "conv2d", "Dense", "dense", "pad_hw",
+           "BMaxPool2d", "bmaxpool2d", "pack", "unpack", "pack_nhwc", "unpack_nhwc", "Conv2d", "conv2d", "Dense", "dense", "pad_hw",
            "pool2d_nhwc", "avg_pool2d", "global_avg_pool", "add", "relu", "prelu", "hardtanh"]
 
 _F32 = np.dtype(np.float32)
@@ -255,6 +255,7 @@ class BConv2d:
             self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
         self._prepared = {}  # weights laid out for a backend / ISA path, made on first use
         self._plans = {}     # (backend layout, input shape) -> (kernel call, output shape, dtype)
+        self._out_shapes = {}
 
     def _weights_for(self, backend, geometry):
         key = backend.layout_key()
@@ -264,8 +265,12 @@ class BConv2d:
         return prepared
 
     def output_shape(self, x_shape):
-        _, (oh, ow) = self.conv_params(x_shape)
-        return (x_shape[0], oh, ow, words_for(self.out_channels) if self.output == "packed" else self.out_channels)
+        key = tuple(x_shape[:3])
+        if key not in self._out_shapes:
+            _, (oh, ow) = self.conv_params(x_shape)
+            self._out_shapes[key] = (key[0], oh, ow, words_for(self.out_channels) if self.output == "packed" else
+                                     self.out_channels)
+        return self._out_shapes[key]
 
     def conv_params(self, x_shape):
         """(xnor_conv_params fields, (out_h, out_w)) for packed NHWC input of x_shape."""
@@ -333,17 +338,31 @@ def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_th
     return layer(x.reshape(x.shape[0], 1, 1, x.shape[1]), num_threads).reshape(x.shape[0], -1)
 
 
+class BMaxPool2d:
+    """Max-pooling on packed NHWC bits, its geometry worked out once per input shape; see bmaxpool2d."""
+
+    def __init__(self, channels, kernel_size, *, stride=None, padding=0, dilation=1):
+        self.channels = as_int(channels, "channels", 1)
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self._geometries = {}
+
+    def __call__(self, x, num_threads=None):
+        x = _packed_nhwc(x, self.channels)
+        if x.shape not in self._geometries:
+            self._geometries[x.shape] = conv_params(x.shape, self.channels, self.channels, self.kernel_size, self.stride,
+                                                    self.padding, self.dilation, 1, 0)
+        geometry, (oh, ow) = self._geometries[x.shape]
+        out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.uint64)
+        if out.size:
+            get_backend().bmaxpool2d(x, geometry, out, _threads(num_threads))
+        return out
+
+
 def bmaxpool2d(x, channels, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):
     """Max-pooling on packed NHWC bits: +1 unless every tap is -1 (a bitwise AND); padded taps are
     ignored.  Returns packed (N, OH, OW, ceil(channels/64))."""
-    channels = as_int(channels, "channels", 1)
-    x = _packed_nhwc(x, channels)
-    geometry, (oh, ow) = conv_params(x.shape, channels, channels, kernel_size,
-                                   kernel_size if stride is None else stride, padding, dilation, 1, 0)
-    out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.uint64)
-    if out.size:
-        get_backend().bmaxpool2d(x, geometry, out, _threads(num_threads))
-    return out
+    return BMaxPool2d(channels, kernel_size, stride=stride, padding=padding, dilation=dilation)(x, num_threads)
 
 
 # ---- conversions ------------------------------------------------------------------------------------
@@ -405,6 +424,7 @@ class Conv2d:
         # Winograd-prepared weights, made on the first call whose geometry uses them (they depend on the
         # kernel, strides and channels, not on the input size); shared with with_padding's copies.
         self._prepared = {}
+        self._geometries = {}  # input shape -> conv_params (with this layer's padding)
 
     @property
     def uses_blas(self):
@@ -418,7 +438,7 @@ class Conv2d:
     def with_padding(self, padding):
         """The same layer (prepared weights shared) with other padding: auto_pad depends on the input size."""
         other = copy.copy(self)
-        other.padding = padding
+        other.padding, other._geometries = padding, {}
         return other
 
     def __call__(self, x, num_threads=None):
@@ -428,7 +448,9 @@ class Conv2d:
         o, kh, kw, cg = w.shape
         if c % groups or o % groups or cg != c // groups:
             raise ValueError(f"input channels {c}, weight shape {w.shape} and groups={groups} do not match")
-        geometry, (oh, ow) = self.conv_params(x.shape)
+        if x.shape not in self._geometries:
+            self._geometries[x.shape] = self.conv_params(x.shape)
+        geometry, (oh, ow) = self._geometries[x.shape]
         if self.direct_weights is not None and x.dtype == _F32:
             out = np.empty((n, oh, ow, o), np.float32)
             backend = get_backend()

@@ -122,21 +122,22 @@ def sign_bits_input(x, minus):
     return np.where(neg, np.int8(-1), np.int8(1))
 
 
-def pack_signs(y, sign, nhwc):
-    """The Packed sign tensor of float y (NHWC when nhwc, else NCHW / NC) by SignAttrs `sign`."""
+def pack_signs(y, sign, nhwc, bit_values):
+    """The Packed sign tensor of float y (NHWC when nhwc, else NCHW / NC) by SignAttrs `sign`, whose
+    bit_values the caller worked out once."""
     if sign.ternary and np.any(y == 0):
         dense = np.sign(y).astype(np.float32)
         return Packed(None, y.shape[-1], np.ascontiguousarray(dense.transpose(0, 3, 1, 2))) if nhwc else \
             Packed(None, y.shape[1], dense)
     if nhwc:
-        return Packed(pack(sign_bits_input(y, sign.minus)), y.shape[3], None, sign.bit_values)
+        return Packed(pack(sign_bits_input(y, sign.minus)), y.shape[3], None, bit_values)
     if y.ndim == 4:
         yt = y.transpose(0, 2, 3, 1)
     elif y.ndim == 2:
         yt = y
     else:
         raise ValueError(f"binary activations must be 2-D or 4-D, got shape {y.shape}")
-    return Packed(pack(sign_bits_input(yt, sign.minus)), y.shape[1], None, sign.bit_values)
+    return Packed(pack(sign_bits_input(yt, sign.minus)), y.shape[1], None, bit_values)
 
 
 def output_transform(a, clamp=True):
@@ -183,18 +184,28 @@ def fallback_chain(cfg, y, constants):
     return np.where(z < 0, neg, np.where(z == 0, zero, pos)).astype(np.float32)
 
 
-def pool_bits(words, channels, fused, num_threads):
-    """MaxPool of a fused sign: AND of the bits, or their OR for the channels in fused.or_mask.  For
-    those channels the layer already emitted inverted bits, so AND then invert is the OR (De Morgan)."""
-    n, h, w, nwords = words.shape
-    g = fused.pool.window((h, w))
-    if not g.fits:  # no window fits: an empty output, as in float
-        return np.zeros((n,) + g.out_hw + (nwords,), np.uint64)
-    pooled = layers.bmaxpool2d(words, channels, g.kernel, stride=g.stride, padding=g.all_pads, dilation=g.dilation,
-                               num_threads=num_threads)
-    if fused.or_mask is None or not fused.or_mask.any():
-        return pooled
-    return pooled ^ pack(np.where(fused.or_mask.astype(bool), -1.0, 1.0).astype(np.float32))
+class BitPool:
+    """A MaxPool of sign bits (fused into a binary layer, or an XBMaxPool): AND of the bits, or their OR
+    for the channels in fused.or_mask -- for those the layer already emitted inverted bits, so AND then
+    invert is the OR (De Morgan).  One layers.BMaxPool2d per input shape: the window depends on it."""
+
+    def __init__(self, fused):
+        self.fused, self.by_shape = fused, {}
+        mask = fused.or_mask
+        self.or_words = pack(np.where(mask.astype(bool), -1.0, 1.0).astype(np.float32)) \
+            if mask is not None and mask.any() else None
+
+    def __call__(self, words, channels, num_threads):
+        pool = self.by_shape.get(words.shape)
+        if pool is None:
+            n, h, w, nwords = words.shape
+            g = self.fused.pool.window((h, w))
+            pool = self.by_shape[words.shape] = (n,) + g.out_hw + (nwords,) if not g.fits else layers.BMaxPool2d(
+                channels, g.kernel, stride=g.stride, padding=g.all_pads, dilation=g.dilation)
+        if isinstance(pool, tuple):  # no window fits: an empty output, as in float
+            return np.zeros(pool, np.uint64)
+        pooled = pool(words, num_threads)
+        return pooled ^ self.or_words if self.or_words is not None else pooled
 
 
 def as_prepared(prepare):
@@ -205,8 +216,10 @@ def as_prepared(prepare):
 # ---- XPack ----------------------------------------------------------------------------------------------
 
 def prepare_xpack(node, ctx):
+    bit_values = node.attrs.bit_values
+
     def run(x):
-        return [pack_signs(np.asarray(x), node.attrs, node.attrs.nhwc)]
+        return [pack_signs(np.asarray(x), node.attrs, node.attrs.nhwc, bit_values)]
     return run
 
 
@@ -232,15 +245,17 @@ class BinaryConv:
 
     def __init__(self, node, ctx):
         a = self.a = node.attrs
-        self.node, self.ctx, self.layers, self.unit = node, ctx, {}, None
+        self.node, self.ctx, self.layers, self.windows, self.unit = node, ctx, {}, {}, None
         self.out_c, self.kernel = a.weight_shape[0], tuple(a.weight_shape[2:])
+        self.pool = BitPool(a.packed.pool) if a.packed is not None and a.packed.pool is not None else None
         if a.residual and (a.packed is not None or not a.nhwc or len(node.inputs) != 2):
             raise ValueError(f"{node.name}: a fused shortcut needs float NHWC output and one shortcut input")
 
     def layer_for(self, x_words_shape, channels, clamp=True):
-        n, h, w, _ = x_words_shape
         a = self.a
-        g = a.conv.window((h, w), self.kernel)
+        if x_words_shape not in self.windows:  # auto_pad depends on the input size
+            self.windows[x_words_shape] = a.conv.window(x_words_shape[1:3], self.kernel)
+        g = self.windows[x_words_shape]
         key = (channels, g.pads, clamp)
         if key not in self.layers:
             self.layers[key] = layers.BConv2d(a.weight_bits, channels, stride=g.stride, padding=g.pads,
@@ -266,8 +281,8 @@ class BinaryConv:
         y = self.layer_for(p.words.shape, p.channels, clamp)(p.words, self.ctx.num_threads)
         if a.packed is None:
             return y if a.nhwc else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
-        if a.packed.pool is not None:
-            y = pool_bits(y, self.out_c, a.packed.pool, self.ctx.num_threads)
+        if self.pool is not None:
+            y = self.pool(y, self.out_c, self.ctx.num_threads)
         return Packed(y, self.out_c, None, a.packed.values)
 
     def exact(self, p):
@@ -400,12 +415,12 @@ register("XBDense", attrs=XBDenseAttrs, inputs=(1, 2), prepare=prepare_xbdense, 
 
 def prepare_xbmaxpool(node, ctx):
     """MaxPool of a packed sign tensor (bit 1 = the negative value): AND of the bits."""
-    fused = FusedPool(node.attrs, None)
+    pool = BitPool(FusedPool(node.attrs, None))
 
     def run(p):
         if p.dense is not None:
             return [Packed(None, p.channels, OPS["MaxPool"].run([p.dense], node.attrs, ctx)[0], p.values)]
-        return [Packed(pool_bits(p.words, p.channels, fused, ctx.num_threads), p.channels, None, p.values)]
+        return [Packed(pool(p.words, p.channels, ctx.num_threads), p.channels, None, p.values)]
     return run
 
 
@@ -431,6 +446,7 @@ def prepare_xfloatconvpack(node, ctx):
     """Conv, its per-channel ops and the sign bits in NHWC, no transposes of the large activations."""
     a = node.attrs
     float_conv = ShapedConv(np.ascontiguousarray(a.weights.transpose(0, 2, 3, 1)), a.bias, a.conv)
+    bit_values = a.pack.bit_values
 
     def run(x):
         y = float_conv(x if a.nhwc else np.ascontiguousarray(x.transpose(0, 2, 3, 1)), ctx.num_threads)
@@ -441,7 +457,7 @@ def prepare_xfloatconvpack(node, ctx):
             else:
                 y = OPS[n.op].run(nhwc_args(n, [y] + [ctx.constants[i] if i else None for i in n.inputs[1:]]),
                                   n.attrs, ctx)[0]
-        return [pack_signs(y, a.pack, nhwc=True)]
+        return [pack_signs(y, a.pack, True, bit_values)]
     run.uses_blas = float_conv.uses_blas
     return run
 
