@@ -52,7 +52,7 @@ def assert_same(got, want, zero_sign=True):
 
 # ---- arith ops and where -----------------------------------------------------------------------------
 
-NUMPY_BINARY = {
+NUMPY_ARITH = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "max": np.maximum,
     "min": np.minimum, "prelu": lambda a, b: np.where(a < 0, a * b, a),
     "greater": np.greater, "greater_equal": np.greater_equal, "less": np.less, "less_equal": np.less_equal,
@@ -68,13 +68,13 @@ def broadcast_operands(draw, n):
 
 @needs_c
 @settings(max_examples=150)
-@given(ops=broadcast_operands(2), op=st.sampled_from(sorted(NUMPY_BINARY)), tie=st.booleans())
-def test_binary_equals_numpy(ops, op, tie):
+@given(ops=broadcast_operands(2), op=st.sampled_from(sorted(NUMPY_ARITH)), tie=st.booleans())
+def test_arith_equals_numpy(ops, op, tie):
     (a, b), shape = ops
     if tie and a.shape == b.shape:  # equal operands (and zeros of both signs): max/min's tie rule
         b = np.where(np.arange(b.size).reshape(b.shape) % 2 == 0, a, -a).astype(F32)
     with np.errstate(all="ignore"):
-        want = np.asarray(NUMPY_BINARY[op](a, b))
+        want = np.asarray(NUMPY_ARITH[op](a, b))
     if op in COMPARISONS:
         want = want.astype(np.uint8)
     out = np.empty(shape, want.dtype)
@@ -86,13 +86,13 @@ def test_binary_equals_numpy(ops, op, tie):
 @pytest.mark.parametrize("a_shape, b_shape", [((2, 3, 4, 5), ()), ((), (2, 3, 4, 5)), ((2, 3, 4, 5), (2, 3, 4, 5)),
                                               ((2, 3, 4, 5), (5,)), ((2, 3, 4, 5), (1, 3, 1, 1)),
                                               ((1, 3, 1, 1), (2, 3, 4, 5)), ((4, 1), (1, 6)), ((7, 1, 3), (1, 5, 1))])
-def test_binary_layouts(a_shape, b_shape):
+def test_arith_layouts(a_shape, b_shape):
     """The fast paths (scalar, same shape, last-axis and middle-axis vectors, outer products), every op."""
     rng = np.random.default_rng(sum(a_shape) * 31 + sum(b_shape))
     a, b = rng.standard_normal(a_shape).astype(F32), rng.standard_normal(b_shape).astype(F32)
     a.reshape(-1)[:3], b.reshape(-1)[:1] = [0.0, -0.0, np.nan][: a.size], [-0.0]
     shape = np.broadcast_shapes(a_shape, b_shape)
-    for op, fn in NUMPY_BINARY.items():
+    for op, fn in NUMPY_ARITH.items():
         with np.errstate(all="ignore"):
             want = np.asarray(fn(a, b))
         want = want.astype(np.uint8) if op in COMPARISONS else want
