@@ -27,6 +27,8 @@ def attr(default=MISSING, *, lo=None, hi=None, dtype=None, choices=None):
     return field(default=default, metadata=meta)
 
 
+MAX_AXES = 64   # numpy's largest rank: an axis attribute outside [-64, 63] can only be a broken file
+
 Ints = typing.Tuple[int, ...]
 Floats = typing.Tuple[float, ...]
 Bools = typing.Tuple[bool, ...]

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..ir import Attrs, Ints, attr
+from ..ir import MAX_AXES, Attrs, Ints, attr
 from ..runtime.program import F32, Unsupported, Val
 from .elementwise import c_kernel
 from .registry import register
@@ -45,7 +45,7 @@ def c_mean(x, axes, keepdims):
 
 @dataclass
 class ReduceAttrs(Attrs):
-    axes: Optional[Ints] = None
+    axes: Optional[Ints] = attr(None, lo=-MAX_AXES, hi=MAX_AXES - 1)
     keepdims: int = attr(1, lo=0, hi=1)
     noop_with_empty_axes: int = attr(0, lo=0, hi=1)
 
@@ -131,7 +131,7 @@ def global_max_pool(inputs, attrs, ctx):
 
 @dataclass
 class SoftmaxAttrs(Attrs):
-    axis: int = -1
+    axis: int = attr(-1, lo=-MAX_AXES, hi=MAX_AXES - 1)
     flatten_trailing: bool = False  # before opset 13: softmax over the axes from `axis` on, taken as one
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..ir import Attrs, Ints, attr
+from ..ir import MAX_AXES, Attrs, Ints, attr
 from ..runtime.program import F32, U8, Unsupported, Val
 from .elementwise import lower_copy
 from .registry import register
@@ -17,8 +17,8 @@ from .registry import register
 
 @dataclass
 class ShapeAttrs(Attrs):
-    start: int = 0
-    end: Optional[int] = None
+    start: int = attr(0, lo=-MAX_AXES, hi=MAX_AXES)
+    end: Optional[int] = attr(None, lo=-MAX_AXES, hi=MAX_AXES)
 
 
 def lower_static(lw, node, vals, out):
@@ -38,7 +38,7 @@ def size(inputs, attrs, ctx):
 
 @dataclass
 class FlattenAttrs(Attrs):
-    axis: int = 1
+    axis: int = attr(1, lo=-MAX_AXES, hi=MAX_AXES)
 
 
 @register("Flatten", attrs=FlattenAttrs, lower=lower_copy)
@@ -63,7 +63,7 @@ def reshape(inputs, attrs, ctx):
 
 @dataclass
 class TransposeAttrs(Attrs):
-    perm: Optional[Ints] = None
+    perm: Optional[Ints] = attr(None, lo=0, hi=MAX_AXES - 1)
 
 
 def lower_transpose(lw, node, vals, out):
@@ -83,7 +83,7 @@ def transpose(inputs, attrs, ctx):
 class AxesAttrs(Attrs):
     """Squeeze / Unsqueeze / the reductions before opsets 13 / 18 state their axes as an attribute;
     later, as input 1."""
-    axes: Optional[Ints] = None
+    axes: Optional[Ints] = attr(None, lo=-MAX_AXES, hi=MAX_AXES - 1)
 
 
 def axes_of(inputs, attrs, index=1):
@@ -108,7 +108,7 @@ def unsqueeze(inputs, attrs, ctx):
 
 @dataclass
 class ConcatAttrs(Attrs):
-    axis: int = attr()
+    axis: int = attr(lo=-MAX_AXES, hi=MAX_AXES - 1)
 
 
 def lower_concat(lw, node, vals, out):
@@ -138,7 +138,7 @@ def concat(inputs, attrs, ctx):
 
 @dataclass
 class GatherAttrs(Attrs):
-    axis: int = 0
+    axis: int = attr(0, lo=-MAX_AXES, hi=MAX_AXES - 1)
 
 
 @register("Gather", attrs=GatherAttrs, inputs=(2, 2))

@@ -117,8 +117,12 @@ class _Binarizer:
             return f"only {what} are binarized"
         if per_channel_scale(rows, 0) is None:
             return _weights_reason(rows)
-        if node.input(2) and self.g.constant(node.input(2)) is None:
+        bias = self.g.constant(node.input(2))
+        if node.input(2) and bias is None:
             return "its bias is not a constant"
+        if bias is not None and not (bias.size in (1, rows.shape[0]) and
+                                     (bias.ndim <= 1 or bias.ndim == 2 and bias.shape[0] == 1)):
+            return "its bias is not one value per output channel"
         return None
 
     def conv(self, node):
