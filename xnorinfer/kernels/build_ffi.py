@@ -3,7 +3,7 @@
 The C declarations are read from the public header, xnorinfer.h, and the headers it includes, so the
 binding cannot drift from them; the C files generated from the runtime's op schema must be those of
 xnorinfer/runtime/schema.py, or the build stops.
-Each ISA path carries its own target attributes; nothing here asks for -march=native.
+Each ISA path carries its own target attributes; the build never targets the building machine's CPU.
 """
 import glob
 import importlib.util
