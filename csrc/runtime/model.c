@@ -8,7 +8,7 @@
  * one allocation that lives with the model.  Every failure returns a status and leaves its message in
  * xnor_last_error().
  */
-#define _POSIX_C_SOURCE 199309L /* clock_gettime, for XNORINFER_PROFILE */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime, for profiling */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,24 +458,71 @@ xnor_status xnor_model_output_info(const xnor_model *m, size_t index, xnor_tenso
     return info_of(m, index, m ? m->n_outputs : 0, m ? m->io + RT_MAX_IO : NULL, info);
 }
 
+xnor_status xnor_model_set_profiling(xnor_model *m, int on) {
+    if (!m) return xnor_fail(XNOR_EINVAL, "null model");
+    m->tracing = on != 0;
+    for (size_t s = 0; s < m->n_steps; s++) m->steps[s].last_start = m->steps[s].last_dur = 0;
+    return XNOR_OK;
+}
+
+size_t xnor_model_num_steps(const xnor_model *m) { return m ? m->n_steps : 0; }
+
+xnor_status xnor_model_step_info(const xnor_model *m, size_t step, xnor_step_info *info) {
+    if (!m || !info) return xnor_fail(XNOR_EINVAL, "null model or info");
+    if (step >= m->n_steps) return xnor_fail(XNOR_EINVAL, "step %zu: the model has %zu", step, m->n_steps);
+    const rt_step *st = &m->steps[step];
+    size_t present = 0;
+    for (int k = 0; k < st->n_in; k++) present += st->args[k] >= 0;
+    info->op = rt_op_name(st->op);
+    info->name = m->tensors[st->args[st->n_in]].name;
+    info->n_inputs = present;
+    info->threads = m->last_threads;
+    info->start_us = st->last_start * 1e6, info->dur_us = st->last_dur * 1e6;
+    return XNOR_OK;
+}
+
+xnor_status xnor_model_step_operand(const xnor_model *m, size_t step, size_t k, xnor_tensor_info *info) {
+    if (!m || !info) return xnor_fail(XNOR_EINVAL, "null model or info");
+    if (step >= m->n_steps) return xnor_fail(XNOR_EINVAL, "step %zu: the model has %zu", step, m->n_steps);
+    const rt_step *st = &m->steps[step];
+    int64_t present[RT_MAX_ARGS + 1];
+    size_t n = 0;
+    for (int a = 0; a <= st->n_in; a++)
+        if (st->args[a] >= 0) present[n++] = st->args[a];
+    if (k >= n) return xnor_fail(XNOR_EINVAL, "operand %zu: step %zu has %zu", k, step, n);
+    return info_of(m, k, n, present, info);
+}
+
 xnor_status xnor_model_set_num_threads(xnor_model *m, int num_threads) {
     if (!m || num_threads < 0) return xnor_fail(XNOR_EINVAL, "null model or negative thread count");
     m->num_threads = num_threads;
     return XNOR_OK;
 }
 
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
+}
+
+/* Each step, timed when profiling (XNORINFER_PROFILE or xnor_model_set_profiling) is on: one branch per
+ * step when it is off. */
 static xnor_status run_steps(xnor_model *m) {
+    int timed = m->profile || m->tracing;
+    struct timespec run0;
+    m->last_threads = rt_threads_of(m);
+    if (timed) clock_gettime(CLOCK_MONOTONIC, &run0);
     for (size_t s = 0; s < m->n_steps; s++) {
-        struct timespec t0, t1;
-        if (m->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
-        xnor_status st = rt_run_step(m, &m->steps[s], s);
-        if (st != XNOR_OK) return st;
-        if (m->profile) {
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-            m->op_seconds[m->steps[s].op] += dt;
-            m->steps[s].seconds += dt;
-            m->op_calls[m->steps[s].op]++;
+        rt_step *st = &m->steps[s];
+        double start = timed ? seconds_since(&run0) : 0;
+        xnor_status status = rt_run_step(m, st, s);
+        if (status != XNOR_OK) return status;
+        if (timed) {
+            double dt = seconds_since(&run0) - start;
+            st->last_start = start, st->last_dur = dt;
+            st->seconds += dt;
+            m->op_seconds[st->op] += dt;
+            m->op_calls[st->op]++;
         }
     }
     m->runs++;

@@ -53,6 +53,7 @@ typedef struct {
     size_t aux_bytes, ws_bytes;     /* op state kept in the arena; scratch needed while it runs */
     void *aux;
     double seconds;                 /* XNORINFER_PROFILE: time spent in this step over all runs */
+    double last_start, last_dur;    /* profiling: the last timed run's start (from the run's) and duration */
 } rt_step;
 
 struct xnor_model {
@@ -70,6 +71,8 @@ struct xnor_model {
     char *scratch;
     size_t scratch_bytes;
     int profile;                    /* XNORINFER_PROFILE at open: 1 = ms per op, 2 = also per step, printed at close */
+    int tracing;                    /* xnor_model_set_profiling: time each step of each run */
+    int last_threads;               /* the threads of the last run */
     double op_seconds[RT_OP_COUNT];
     uint64_t op_calls[RT_OP_COUNT];
     uint64_t runs;
@@ -105,6 +108,7 @@ int rt_check_step(const struct xnor_model *m, rt_step *s, int threads, char *err
 int rt_prepare_step(struct xnor_model *m, rt_step *s, char *err, size_t es);
 xnor_status rt_run_step(struct xnor_model *m, const rt_step *s, size_t index);
 const char *rt_op_name(int op);
+int rt_threads_of(const struct xnor_model *m); /* the threads a step runs on */
 
 /* ---- for the op files ---------------------------------------------------------------------------- */
 

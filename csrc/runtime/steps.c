@@ -112,13 +112,13 @@ int rt_prepare_step(struct xnor_model *m, rt_step *s, char *err, size_t es) {
     return impl->prepare ? impl->prepare(m, s, err, es) : 1;
 }
 
-static int threads_of(const struct xnor_model *m) {
+int rt_threads_of(const struct xnor_model *m) {
     int nt = m->num_threads > 0 ? m->num_threads : xnor_num_threads();
     return nt > m->sized_threads ? m->sized_threads : nt;
 }
 
 xnor_status rt_run_step(struct xnor_model *m, const rt_step *s, size_t index) {
-    xnor_status st = IMPLS[s->op]->run(m, s, threads_of(m));
+    xnor_status st = IMPLS[s->op]->run(m, s, rt_threads_of(m));
     if (st != XNOR_OK) {
         char msg[200];
         snprintf(msg, sizeof msg, "%s", xnor_last_error());

@@ -78,6 +78,30 @@ typedef struct {
 static stats totals;
 static char last_error[256];
 
+/* The profiling API after a profiled run: every step's info and operands readable, times in order,
+ * indices past the end refused. */
+static void check_profile(const xnor_model *m) {
+    size_t n = xnor_model_num_steps(m);
+    xnor_step_info si;
+    xnor_tensor_info ti;
+    double end = 0;
+    CHECK(n > 0);
+    for (size_t s = 0; s < n; s++) {
+        CHECK(xnor_model_step_info(m, s, &si) == XNOR_OK);
+        CHECK(si.op != NULL && si.op[0] && si.name != NULL && si.threads >= 1);
+        CHECK(si.dur_us >= 0 && si.start_us >= end - 1e-3); /* steps run one after another */
+        end = si.start_us + si.dur_us;
+        for (size_t k = 0; k <= si.n_inputs; k++) {
+            CHECK(xnor_model_step_operand(m, s, k, &ti) == XNOR_OK);
+            CHECK(ti.rank >= 1 && ti.rank <= XNOR_MAX_RANK && ti.nbytes > 0);
+        }
+        CHECK(xnor_model_step_operand(m, s, si.n_inputs + 1, &ti) != XNOR_OK);
+    }
+    CHECK(xnor_model_step_info(m, n, &si) != XNOR_OK && xnor_model_step_info(m, 0, NULL) != XNOR_OK);
+    CHECK(xnor_model_step_info(NULL, 0, &si) != XNOR_OK && xnor_model_step_operand(NULL, 0, 0, &ti) != XNOR_OK);
+    CHECK(xnor_model_num_steps(NULL) == 0 && xnor_model_set_profiling(NULL, 1) != XNOR_OK);
+}
+
 /* One input: open, query, run three times, close.  `variant` picks thread counts and input values. */
 static void exercise(const uint8_t *data, size_t size, uint64_t variant) {
     totals.cases++;
@@ -144,7 +168,9 @@ static void exercise(const uint8_t *data, size_t size, uint64_t variant) {
     if (second != XNOR_OK) CHECK(xnor_last_error()[0] != 0);
     CHECK(xnor_model_set_num_threads(m, (int)(variant & 1) + 1) == XNOR_OK);
     for (size_t i = 0; i < n_out; i++) memset(again[i], 0x5A, out_bytes[i]);
+    CHECK(xnor_model_set_profiling(m, 1) == XNOR_OK); /* a profiled run gives the same results */
     xnor_status third = xnor_model_run(m, (const void *const *)in, again);
+    if (third == XNOR_OK) check_profile(m);
     if (third != first) {
         fprintf(stderr, "status %d, then %d on the same inputs (%s)\n", first, third, xnor_last_error());
         check_failed("a run on the same inputs gives the same status");

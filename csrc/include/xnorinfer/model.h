@@ -19,8 +19,9 @@
  *   xnor_model_close(m);
  *
  * One run at a time per model (a second concurrent xnor_model_run returns XNOR_EBUSY); open the file
- * twice to run in parallel.  With XNORINFER_PROFILE=1 in the environment when a model is opened, its runs
- * are timed per op and xnor_model_close prints the milliseconds per run of each op to stderr. */
+ * twice to run in parallel.  Per-step timings: xnor_model_set_profiling below; or, with no code change,
+ * XNORINFER_PROFILE=1 in the environment when a model is opened: its runs are timed per op and
+ * xnor_model_close prints the milliseconds per run of each op to stderr. */
 #ifndef XNORINFER_MODEL_H
 #define XNORINFER_MODEL_H
 
@@ -60,6 +61,21 @@ XNOR_API xnor_status xnor_model_run(xnor_model *model, const void *const *inputs
 /* Threads for later runs (0: the pool's size); at most the count the model was opened with, which sized
  * the kernels' scratch (opts->num_threads, or the pool's size then). */
 XNOR_API xnor_status xnor_model_set_num_threads(xnor_model *model, int num_threads);
+/* Profiling.  With it on, each run times its steps; the last run's figures are read per step below.
+ * Off (the default) a run costs one branch per step more than without.  Steps are numbered in the
+ * order they run; a step's name is its output tensor's: the graph node (layer) it comes from. */
+typedef struct {
+    const char *op;            /* the runtime op, e.g. "bconv" (valid until close) */
+    const char *name;          /* the layer it computes ("" if the program does not say) */
+    size_t n_inputs;           /* operands read (weights included); xnor_model_step_operand has them */
+    int threads;               /* the threads the last run used */
+    double start_us, dur_us;   /* the last run while profiling: start (from the run's start), duration */
+} xnor_step_info;
+XNOR_API xnor_status xnor_model_set_profiling(xnor_model *model, int on);
+XNOR_API size_t xnor_model_num_steps(const xnor_model *model);
+XNOR_API xnor_status xnor_model_step_info(const xnor_model *model, size_t step, xnor_step_info *info);
+/* Operand k of a step: k < n_inputs an input, k == n_inputs the output. */
+XNOR_API xnor_status xnor_model_step_operand(const xnor_model *model, size_t step, size_t k, xnor_tensor_info *info);
 /* The model's one allocation, in bytes (tables, weights, activations, scratch). */
 XNOR_API size_t xnor_model_arena_bytes(const xnor_model *model);
 
