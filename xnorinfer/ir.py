@@ -179,12 +179,54 @@ class Node:
 
 
 @dataclass
+class ModelMeta:
+    """What the file says about itself, as onnxruntime's ModelMetadata has it: ONNX's producer,
+    domain, doc strings, model_version and metadata_props; TFLite's description, schema version and
+    metadata buffers (as text); a .xnor file keeps the metadata of the model it was converted from."""
+    producer_name: str = ""
+    producer_version: str = ""
+    graph_name: str = ""
+    domain: str = ""
+    description: str = ""
+    graph_description: str = ""
+    version: int = 0
+    custom_metadata_map: dict = field(default_factory=dict)
+
+    MAX_TEXT = 1 << 16      # a longer string in a file is cut to this many characters
+
+    @classmethod
+    def from_dict(cls, d):
+        """From untrusted JSON-like data (a .xnor file): unknown keys dropped, strings cut to MAX_TEXT."""
+        if not isinstance(d, dict):
+            raise ModelError("invalid .xnor file: meta is not an object")
+
+        def text(v, what):
+            if not isinstance(v, str):
+                raise ModelError(f"invalid .xnor file: meta {what} is not a string")
+            return v[:cls.MAX_TEXT]
+        kw = {f.name: text(d[f.name], f.name) for f in dataclasses.fields(cls)
+              if f.type is str and f.name in d}
+        version = d.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool) or not -2**63 <= version < 2**63:
+            raise ModelError("invalid .xnor file: meta version is not a 64-bit integer")
+        custom = d.get("custom_metadata_map", {})
+        if not isinstance(custom, dict) or len(custom) > 4096:
+            raise ModelError("invalid .xnor file: meta custom_metadata_map is not an object of at most 4096 entries")
+        return cls(**kw, version=version,
+                   custom_metadata_map={text(k, "key"): text(v, f"entry {k!r}") for k, v in custom.items()})
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclass
 class Graph:
     nodes: list
     inputs: list          # ValueInfo of the graph inputs (not constants)
     outputs: list         # ValueInfo of the graph outputs
     constants: dict       # name -> np.ndarray
     name: str = "graph"
+    meta: ModelMeta = field(default_factory=ModelMeta)
 
     def producers(self):
         return {out: node for node in self.nodes for out in node.outputs}
@@ -237,4 +279,4 @@ class Graph:
 
     def copy(self):
         return Graph([n.copy() for n in self.nodes], list(self.inputs), list(self.outputs), dict(self.constants),
-                     self.name)
+                     self.name, copy.deepcopy(self.meta))

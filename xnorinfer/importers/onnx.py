@@ -9,7 +9,7 @@ What real exporters do that this sees through:
 import numpy as np
 
 from ..errors import ModelError
-from ..ir import Graph, Node, ValueInfo
+from ..ir import Graph, ModelMeta, Node, ValueInfo
 from ..operators import OPS, parse_attrs
 from ..operators.elementwise import ONNX_DTYPES
 
@@ -116,6 +116,14 @@ def import_onnx(source):
     outputs = [_value_info(vi) for vi in g.output]
     if not outputs:
         raise ModelError("the model has no outputs")
-    graph = Graph(nodes, inputs, outputs, constants, g.name or "graph")
+    graph = Graph(nodes, inputs, outputs, constants, g.name or "graph", _meta(model))
     graph.check_references()
     return graph
+
+
+def _meta(model):
+    """onnxruntime's ModelMetadata fields, from the ModelProto."""
+    return ModelMeta(producer_name=model.producer_name, producer_version=model.producer_version,
+                     graph_name=model.graph.name, domain=model.domain, description=model.doc_string,
+                     graph_description=model.graph.doc_string, version=int(model.model_version),
+                     custom_metadata_map={p.key: p.value for p in model.metadata_props})

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..conv_geometry import same_pads, to_onnx_pads
 from ..errors import ModelError
-from ..ir import Graph, Node, ValueInfo
+from ..ir import Graph, ModelMeta, Node, ValueInfo
 from ..operators import parse_attrs
 
 _NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_, 7: np.int16,
@@ -201,9 +201,30 @@ def _convert(b):
         else:
             b.emit("Identity", [b.value(int(i))], [name], f"{name}_out")
         outputs.append(ValueInfo(name, tuple(None if d < 0 else d for d in shape), np.dtype(_NP.get(t.Type(), np.float32))))
-    graph = Graph(b.nodes, inputs, outputs, b.constants, "tflite")
+    graph = Graph(b.nodes, inputs, outputs, b.constants, "tflite", _meta(b))
     graph.check_references()
     return graph
+
+
+def _meta(b):
+    """onnxruntime's ModelMetadata fields from the flatbuffer: its description, schema version and
+    subgraph name; its metadata buffers (min_runtime_version, ...) as text where they are text."""
+    model = b.model
+    custom = {}
+    for i in range(min(model.MetadataLength(), 4096)):
+        entry = model.Metadata(i)
+        name = (entry.Name() or b"").decode(errors="replace")
+        buf = model.Buffers(entry.Buffer()) if 0 <= entry.Buffer() < model.BuffersLength() else None
+        raw = bytes(buf.DataAsNumpy()) if buf is not None and 0 < buf.DataLength() <= ModelMeta.MAX_TEXT else b""
+        text = raw.rstrip(b"\0")
+        if name and text and all(32 <= c < 127 for c in text):
+            custom[name] = text.decode()
+        elif name:
+            custom[name] = f"<{buf.DataLength() if buf is not None else 0} bytes>"
+    graph_name = (b.g.Name() or b"").decode(errors="replace")
+    return ModelMeta(producer_name="TensorFlow Lite", graph_name=graph_name,
+                     description=(model.Description() or b"").decode(errors="replace"),
+                     version=int(model.Version()), custom_metadata_map=custom)
 
 
 def _options(op, cls):

@@ -33,7 +33,7 @@ import zlib
 import numpy as np
 
 from ..errors import ModelError
-from ..ir import Attrs, Graph, Node, ValueInfo
+from ..ir import Attrs, Graph, ModelMeta, Node, ValueInfo
 from ..operators import OPS
 
 MAGIC = b"XNORINF\0"
@@ -125,7 +125,7 @@ def dumps(graph, program=None):
     doc = {"format": "xnorinfer"}
     if graph is not None:
         doc["graph"] = {
-            "name": graph.name, "inputs": [_value_info(v) for v in graph.inputs],
+            "name": graph.name, "meta": graph.meta.to_dict(), "inputs": [_value_info(v) for v in graph.inputs],
             "outputs": [_value_info(v) for v in graph.outputs],
             "constants": {k: w.tensor(v) for k, v in graph.constants.items()},
             "nodes": [w.node(n) for n in graph.nodes]}
@@ -283,6 +283,7 @@ def load(source):
     nodes = g.get("nodes")
     _check(isinstance(nodes, list), "nodes is not a list")
     graph = Graph([reader.node(n) for n in nodes], _infos(g.get("inputs"), "inputs"),
-                  _infos(g.get("outputs"), "outputs"), constants, str(g.get("name", "graph")))
+                  _infos(g.get("outputs"), "outputs"), constants, str(g.get("name", "graph")),
+                  ModelMeta.from_dict(g.get("meta", {})))
     graph.check_references()
     return graph
