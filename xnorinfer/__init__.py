@@ -5,6 +5,7 @@ bit i of word j; bit 1 means -1, bit 0 means +1; x < 0 packs to -1, everything e
 """
 from .errors import BackendError, ModelError
 from .kernels import backend_info, bgemm, pack, unpack
+from .options import ExecutionMode, ExecutionOrder, GraphOptimizationLevel, SessionOptions
 
 
 def __getattr__(name):
@@ -17,4 +18,4 @@ def __getattr__(name):
 
 __version__ = "0.1.0"
 __all__ = ["pack", "unpack", "bgemm", "backend_info", "BackendError", "ModelError", "InferenceSession",
-           "__version__"]
+           "SessionOptions", "GraphOptimizationLevel", "ExecutionMode", "ExecutionOrder", "__version__"]

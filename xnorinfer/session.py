@@ -1,20 +1,35 @@
 """InferenceSession: onnxruntime's API over xnorinfer's import -> passes -> plan -> execute."""
+import logging
 import os
+import weakref
 from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import executor as python_executor
 from . import importers
 from .errors import ModelError
+from .ir import ModelMeta
 from .operators import Packed
+from .options import SessionOptions, settings
 from .passes import pipeline
+
+__all__ = ["InferenceSession", "NodeArg", "ModelMetadata", "SessionOptions", "PROVIDERS"]
+
+log = logging.getLogger("xnorinfer")
 
 _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
                np.dtype(np.int64): "tensor(int64)", np.dtype(np.int32): "tensor(int32)",
                np.dtype(np.float16): "tensor(float16)", np.dtype(np.uint8): "tensor(uint8)",
                np.dtype(np.int8): "tensor(int8)", np.dtype(np.bool_): "tensor(bool)"}
 
+# The providers a session accepts: xnorinfer's own name, and onnxruntime's CPU provider (xnorinfer is a
+# CPU engine: code written for onnxruntime's CPU provider runs unchanged).
+PROVIDERS = ("XnorinferExecutionProvider", "CPUExecutionProvider")
+
+ModelMetadata = ModelMeta   # onnxruntime's name for it
 
 _controller = None
 
@@ -31,12 +46,54 @@ def _blas_controller():
 class NodeArg:
     """Like onnxruntime.NodeArg: name, shape (ints, or str/None for free dimensions), type string."""
     name: str
-    shape: list
+    shape: Optional[list]
     type: str
 
 
-def _node_arg(v):
+def _node_arg(v) -> NodeArg:
     return NodeArg(v.name, list(v.shape) if v.shape is not None else None, _TYPE_NAMES.get(v.dtype, str(v.dtype)))
+
+
+def _providers(providers, provider_options):
+    """The accepted providers and their options, as onnxruntime's get_providers / get_provider_options
+    give them.  Unknown providers: a warning when an accepted one remains (onnxruntime's code often
+    lists a GPU provider first), else a ValueError."""
+    if providers is None:
+        return list(PROVIDERS), {name: {} for name in PROVIDERS}
+    if isinstance(providers, (str, bytes)) or not isinstance(providers, Sequence):
+        raise TypeError("providers must be a list of provider names (or (name, options) pairs)")
+    if provider_options is not None and len(provider_options) != len(providers):
+        raise ValueError("provider_options must have one dict per provider")
+    names, options, unknown = [], {}, []
+    for i, p in enumerate(providers):
+        name, opts = (p[0], dict(p[1])) if isinstance(p, tuple) and len(p) == 2 else (p, {})
+        if provider_options is not None:
+            opts.update(provider_options[i])
+        if not isinstance(name, str):
+            raise TypeError(f"provider {p!r} is not a name")
+        if name in PROVIDERS:
+            names.append(name)
+            options[name] = {str(k): str(v) for k, v in opts.items()}
+        else:
+            unknown.append(name)
+    if not names:
+        raise ValueError(f"xnorinfer runs on the CPU: providers {unknown} are not available; "
+                         f"use one of {list(PROVIDERS)}")
+    if unknown:
+        import warnings
+        warnings.warn(f"providers {unknown} are not available in xnorinfer; running on {names}", RuntimeWarning,
+                      stacklevel=3)
+    return names, options
+
+
+def _set_log_level(level):
+    """log_severity_level as a level of the "xnorinfer" logger, with a stderr handler when the
+    application configured none (so a verbose level shows, as it does in onnxruntime)."""
+    log.setLevel(level)
+    if level < logging.WARNING and not log.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
 
 
 class InferenceSession:
@@ -44,42 +101,130 @@ class InferenceSession:
 
         sess = xnorinfer.InferenceSession("model.onnx")
         (logits,) = sess.run(None, {sess.get_inputs()[0].name: x})
-    """
 
-    def __init__(self, path_or_bytes, sess_options=None, providers=None, *, num_threads=None, binarize_layers=True,
-                 executor=None):
+    sess_options: an xnorinfer.SessionOptions or onnxruntime.SessionOptions (options.py says which
+    settings are honoured); providers: "CPUExecutionProvider" and/or "XnorinferExecutionProvider".
+    Keywords of our own: num_threads (as intra_op_num_threads), binarize_layers=False (as
+    graph_optimization_level=ORT_DISABLE_ALL), executor ("auto", "c", "python")."""
+
+    def __init__(self, path_or_bytes: Union[str, "os.PathLike[str]", bytes], sess_options: Any = None,
+                 providers: Optional[Sequence[Any]] = None, provider_options: Optional[Sequence[Dict[str, Any]]] = None,
+                 *, num_threads: Optional[int] = None, binarize_layers: bool = True,
+                 executor: Optional[str] = None) -> None:
         """executor: "auto" (default; XNORINFER_EXECUTOR overrides it): each run is one call into the C
         runtime when the C library is the backend and the model lowers to it (runtime/lower.py), else the
         Python executor; "c": the C runtime or an error saying why not; "python": the Python executor."""
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"num_threads must be an int >= 1, got {num_threads!r}")
+        self._settings = opts = settings(sess_options, num_threads, binarize_layers)
+        self._sess_options = sess_options if sess_options is not None else SessionOptions()
+        self._providers, self._provider_options = _providers(providers, provider_options)
+        if opts.log_level is not None:
+            _set_log_level(opts.log_level)
+        self._logid = f"[{opts.logid}] " if opts.logid else ""
         graph, planned = importers.load(path_or_bytes)
-        graph = pipeline.check_planned(graph) if planned else pipeline.plan(graph, binarize=binarize_layers)
+        if planned:
+            if not opts.binarize:
+                self._log(logging.WARNING, "the .xnor file is already planned: ORT_DISABLE_ALL has no effect")
+            graph = pipeline.check_planned(graph)
+        else:
+            graph = pipeline.plan(graph, binarize=opts.binarize)
         self._graph = graph
-        self._num_threads = num_threads
+        self._num_threads = opts.num_threads
         try:
-            self._steps = python_executor.build(graph, num_threads)
+            self._steps = python_executor.build(graph, opts.num_threads)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ModelError(f"cannot plan the model: {type(exc).__name__}: {exc}") from None
         self._uses_blas = any(step.uses_blas for step in self._steps)
         self._output_names = graph.output_names()
+        self._trace = None
+        if opts.profiling:
+            from .profiling import Trace
+            self._trace = Trace(opts.profile_prefix, self._threads())
+            self._finalizer = weakref.finalize(self, self._trace.write)   # written at exit if never ended
         executor = (executor or os.environ.get("XNORINFER_EXECUTOR", "") or "auto").lower()
         if executor not in ("auto", "c", "python"):
             raise ValueError(f"executor must be 'auto', 'c' or 'python', got {executor!r}")
         self._executor, self._runner, self.last_executor = executor, None, None
+        self._fallbacks_logged = set()
         if executor != "python":
             from .kernels import get_backend
             if get_backend().name == "c":
                 from .runtime.cmodel import Runner
-                self._runner = Runner(graph, self._steps, num_threads)
+                self._runner = Runner(graph, self._steps, opts.num_threads, self._trace)
             elif executor == "c":
                 raise ModelError("executor='c' needs the C backend (the compiled library)")
+            else:
+                self._log(logging.WARNING, "the C library is not the backend: the Python executor runs the model "
+                                           "(one call per layer, Numba kernels)")
+        else:
+            self._log(logging.INFO, "executor='python': the Python executor runs the model")
         self._inputs = [_node_arg(v) for v in graph.inputs]
         self._outputs = [_node_arg(v) for v in graph.outputs]
+        self._log_plan()
 
-    def get_inputs(self):
+    def _log(self, level, message, *args):
+        log.log(level, self._logid + message, *args)
+
+    def _log_plan(self):
+        if not log.isEnabledFor(logging.INFO):
+            return
+        binary = [n for n in self._graph.nodes if n.op in ("XBConv", "XBDense")]
+        self._log(logging.INFO, "planned %d binary layers, %d nodes in all", len(binary), len(self._graph.nodes))
+        for node in self._graph.nodes:
+            if node.why:
+                self._log(logging.INFO, "layer %s (%s) stays float: %s", node.name, node.op, node.why)
+
+    def _threads(self):
+        if self._settings.num_threads:
+            return self._settings.num_threads
+        from .kernels import backend_info
+        return int(backend_info().get("num_threads", 1))
+
+    def get_inputs(self) -> List[NodeArg]:
         return list(self._inputs)
 
-    def get_outputs(self):
+    def get_outputs(self) -> List[NodeArg]:
         return list(self._outputs)
+
+    def get_overridable_initializers(self) -> List[NodeArg]:
+        """onnxruntime lists initializers a run may override; xnorinfer plans constants into the layers
+        (packed weights, thresholds), so there are none."""
+        return []
+
+    def get_modelmeta(self) -> ModelMeta:
+        """producer_name, graph_name, domain, description, graph_description, version and
+        custom_metadata_map (ONNX metadata_props, TFLite metadata), as onnxruntime's ModelMetadata."""
+        return self._graph.meta
+
+    def get_providers(self) -> List[str]:
+        return list(self._providers)
+
+    def get_provider_options(self) -> Dict[str, Dict[str, str]]:
+        return {name: dict(opts) for name, opts in self._provider_options.items()}
+
+    def get_session_options(self) -> Any:
+        """The options the session was made with (an xnorinfer.SessionOptions with the defaults if none)."""
+        return self._sess_options
+
+    def get_profiling_start_time_ns(self) -> int:
+        """When profiling started, in ns since the epoch (0 when profiling is off)."""
+        return self._trace.start_ns if self._trace is not None else 0
+
+    def end_profiling(self) -> str:
+        """Stop profiling and write the trace (a JSON list of Chrome trace events, profiling.py) to
+        <profile_file_prefix><date>_<time>.json; returns its path ("" when profiling is off, as
+        onnxruntime returns)."""
+        if self._trace is None:
+            return ""
+        trace, self._trace = self._trace, None
+        if self._runner is not None:
+            self._runner.trace = None
+        self._finalizer.detach()
+        if trace.dropped:
+            self._log(logging.WARNING, "the profile kept its first %d steps; %d more were not recorded",
+                      len(trace.events), trace.dropped)
+        return trace.write()
 
     def _check_feed(self, input_feed):
         if not isinstance(input_feed, dict):
@@ -106,10 +251,12 @@ class InferenceSession:
             feeds[name] = np.ascontiguousarray(arr)
         return feeds
 
-    def run(self, output_names, input_feed, run_options=None):
+    def run(self, output_names: Optional[Sequence[str]], input_feed: Mapping[str, npt.ArrayLike],
+            run_options: Any = None) -> List[np.ndarray]:
+        """The outputs named (None: every output, in the model's order) for the inputs in input_feed."""
         feeds = self._check_feed(input_feed)
         names = self._output_names
-        wanted = output_names or names
+        wanted = list(output_names) if output_names else names
         bad = [n for n in wanted if n not in names]
         if bad:
             raise ValueError(f"unknown outputs {bad}; the model's outputs are {sorted(names)}")
@@ -121,16 +268,39 @@ class InferenceSession:
                     return outs
                 by_name = dict(zip(names, outs))
                 return [by_name[n] for n in wanted]
+            reason = self._runner.reason({n: a.shape for n, a in feeds.items()})
             if self._executor == "c":
-                reason = self._runner.reason({n: a.shape for n, a in feeds.items()}) or "this input needs the float graph"
-                raise ModelError(f"the C runtime cannot run this model: {reason}")
+                raise ModelError(f"the C runtime cannot run this model: {reason or 'this input needs the float graph'}")
+            self._log_fallback(reason)
         self.last_executor = "python"
         if not self._uses_blas:
-            return python_executor.execute(self._steps, self._graph.constants, feeds, wanted)
+            return self._run_python(feeds, wanted)
         # OpenBLAS's threads busy-wait after each call and would take the cores the binary kernels
         # are about to use: the float layers run single-threaded BLAS while a session runs.
         with _blas_controller().limit(limits=1, user_api="blas"):
+            return self._run_python(feeds, wanted)
+
+    def _run_python(self, feeds, wanted):
+        trace = self._trace
+        if trace is None:
             return python_executor.execute(self._steps, self._graph.constants, feeds, wanted)
+        from .profiling import run_python_steps
+        env = run_python_steps(self._steps, self._graph.constants, feeds, trace, trace.begin_run())
+        return [np.asarray(env[n]) for n in wanted]
+
+    def _log_fallback(self, reason):
+        """The Python executor runs instead of the C runtime: a warning once per reason (the model does
+        not lower), a debug message for an input the program cannot compute exactly."""
+        key = reason or "input"
+        if key in self._fallbacks_logged:
+            return
+        self._fallbacks_logged.add(key)
+        if reason:
+            self._log(logging.WARNING, "the C runtime cannot run this model (%s): the Python executor runs it, "
+                                       "one call per layer", reason)
+        else:
+            self._log(logging.DEBUG, "an input the C program cannot compute exactly (an exact 0 at a sign): "
+                                     "the Python executor runs it")
 
     def program(self, batch=1):
         """The C runtime's program for the declared input shapes (free dimensions set to `batch`), or the

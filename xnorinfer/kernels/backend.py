@@ -3,12 +3,14 @@
 XNORINFER_BACKEND=c|numba forces one; by default the C library is used when it was built, else Numba.
 Both are resolved lazily, on the first kernel call, so `import xnorinfer` stays cheap.
 """
+import logging
 import os
 import threading
 from contextlib import contextmanager
 
 from ..errors import BackendError, CLibraryMissing
 
+log = logging.getLogger("xnorinfer")
 _lock = threading.Lock()
 _backends = {}
 
@@ -51,10 +53,14 @@ def get_backend():
         choice = os.environ.get("XNORINFER_BACKEND", "").strip().lower()
         if choice:
             backend = load_backend(choice)
+            log.info("XNORINFER_BACKEND=%s: the %s backend runs the kernels", choice, backend.name)
         else:
             try:
                 backend = load_backend("c")
             except CLibraryMissing:
+                log.warning("the compiled C library (xnorinfer.kernels.clib) is not installed: the Numba backend "
+                            "runs the kernels, and models on the Python executor (reinstall with a C compiler, "
+                            "or from a wheel, for the C runtime)")
                 backend = load_backend("numba")
         _default = backend
     return backend

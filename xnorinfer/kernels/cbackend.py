@@ -3,9 +3,14 @@
 Enum values (statuses, dtypes, ISA paths, float op codes) are read from the compiled library's own
 constants, never retyped here.
 """
+import logging
+import os
+
 import numpy as np
 
 from ..errors import BackendError
+
+log = logging.getLogger("xnorinfer")
 
 
 # numpy dtypes xnor_pack takes, and their xnor_dtype constants
@@ -21,6 +26,10 @@ class CBackend:
         self._dtype_codes = {np.dtype(name): getattr(lib, code) for name, code in PACK_DTYPES.items()}
         self._isa_names = [ffi.string(lib.xnor_isa_name(i)).decode() for i in range(lib.XNOR_ISA_COUNT)]
         self._check(lib.xnor_init())
+        forced = os.environ.get("XNORINFER_ISA", "").strip()
+        if forced:
+            log.info("XNORINFER_ISA=%s forces the C kernels' %s path (unset, the CPU's best runs)", forced,
+                     self._isa_names[lib.xnor_isa_active()])
 
     def _check(self, status):
         if status != self.lib.XNOR_OK:

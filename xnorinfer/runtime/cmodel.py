@@ -2,6 +2,7 @@
 call per inference.  The session (session.py) uses it whenever the C library is the backend and the
 model lowers; `CModel` is also how tests compare the two executors."""
 import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -9,7 +10,9 @@ from .. import executor
 from ..importers import xnor
 from ..kernels import get_backend
 from .lower import lower
-from .program import NUMPY, Unsupported
+from .program import BITS, F32, I32, NUMPY, U8, Unsupported
+
+_PROFILE_TYPES = {F32: "float", U8: "bool", I32: "int", BITS: "bits"}   # as profiling.type_shape names them
 
 
 class Fallback(Exception):
@@ -70,13 +73,43 @@ class CModel:
         dims = tuple(int(info.dims[d]) for d in range(info.rank))
         return self.ffi.string(info.name).decode(), NUMPY[info.type], dims
 
+    def set_profiling(self, on):
+        if self.lib.xnor_model_set_profiling(self._model, int(bool(on))):
+            raise RuntimeError(f"C runtime: {self._error()}")
+
+    def step_layout(self):
+        """Per step: (kernel, output tensor name, [input {type: dims}], [output {type: dims}]), read once."""
+        if getattr(self, "_layout", None) is None:
+            info, operand = self.ffi.new("xnor_step_info *"), self.ffi.new("xnor_tensor_info *")
+            layout = []
+            for s in range(self.lib.xnor_model_num_steps(self._model)):
+                self.lib.xnor_model_step_info(self._model, s, info)
+                shapes = []
+                for k in range(info.n_inputs + 1):
+                    self.lib.xnor_model_step_operand(self._model, s, k, operand)
+                    kind = _PROFILE_TYPES[operand.type]
+                    shapes.append({kind: [int(operand.dims[d]) for d in range(operand.rank)]})
+                layout.append((self.ffi.string(info.op).decode(), self.ffi.string(info.name).decode(),
+                               shapes[:-1], shapes[-1:]))
+            self._layout = layout
+        return self._layout
+
+    def step_times(self):
+        """(start_us, dur_us, threads) of each step in the last profiled run."""
+        info, times = self.ffi.new("xnor_step_info *"), []
+        for s in range(self.lib.xnor_model_num_steps(self._model)):
+            self.lib.xnor_model_step_info(self._model, s, info)
+            times.append((info.start_us, info.dur_us, info.threads))
+        return times
+
     @property
     def arena_bytes(self):
         return int(self.lib.xnor_model_arena_bytes(self._model))
 
-    def run(self, arrays, out_specs=None):
+    def run(self, arrays, out_specs=None, clock=None):
         """arrays: the inputs in order (C-contiguous, the program's dtypes and element counts).
-        out_specs: [(dtype, shape)] to view each output as (default: the program's)."""
+        out_specs: [(dtype, shape)] to view each output as (default: the program's).  clock: a
+        function whose value just before the C call is kept in run_started (profiles)."""
         fb = self.ffi.from_buffer
         keep = []
         for i, (arr, (dtype, size)) in enumerate(zip(arrays, self._in_checks)):
@@ -90,6 +123,8 @@ class CModel:
             outs.append(out)
             keep.append(fb(out))
             self._out_ptrs[i] = keep[-1]
+        if clock is not None:
+            self.run_started = clock()
         status = self.lib.xnor_model_run(self._model, self._in_ptrs, self._out_ptrs)
         if status:
             message = self._error()
@@ -102,20 +137,31 @@ class CModel:
         return outs
 
 
+@dataclass
+class _Entry:
+    """A program of the Runner: its bytes, output specs, the graph nodes its steps come from, and
+    the opened models not running now."""
+    data: bytes
+    specs: list
+    step_nodes: list
+    free: list = field(default_factory=list)
+
+
 class Runner:
     """The C programs of one session: one per input-shape signature (and ISA), each with a small pool
-    of opened models so concurrent runs do not wait on one arena."""
+    of opened models so concurrent runs do not wait on one arena.  trace: a profiling.Trace that
+    every run adds its steps to (None: profiling off)."""
 
-    def __init__(self, graph, steps, num_threads):
-        self.graph, self.steps, self.num_threads = graph, steps, num_threads
+    def __init__(self, graph, steps, num_threads, trace=None):
+        self.graph, self.steps, self.num_threads, self.trace = graph, steps, num_threads, trace
         self._lock = threading.Lock()
-        self._programs = {}   # key -> (bytes, output specs, [free CModels]) or an Unsupported message
+        self._programs = {}   # key -> _Entry, or an Unsupported message
 
-    def _program(self, key, shapes):
+    def _program(self, shapes):
         prog = make_program(self.graph, self.steps, shapes)
         if isinstance(prog, str):
             return prog
-        return xnor.dumps(None, prog), prog.output_dtypes
+        return _Entry(xnor.dumps(None, prog), prog.output_dtypes, prog.step_nodes)
 
     def reason(self, shapes):
         entry = self._programs.get(self._key(shapes))
@@ -137,23 +183,36 @@ class Runner:
                 shapes = {name: tuple(a.shape) for name, a in feeds.items()}
                 if len(self._programs) >= 8:  # a few shapes are kept; a new one evicts the oldest
                     self._programs.pop(next(iter(self._programs)))
-                made = self._program(key, shapes)
-                entry = self._programs[key] = made if isinstance(made, str) else (made[0], made[1], [])
+                entry = self._programs[key] = self._program(shapes)
             if isinstance(entry, str):
                 return None
-            data, specs, free = entry
-            model = free.pop() if free else None
+            model = entry.free.pop() if entry.free else None
         if model is None:
             try:
-                model = CModel(data, self.num_threads)
+                model = CModel(entry.data, self.num_threads)
             except ValueError as exc:  # the loader's rules are stricter than the Python executor's
                 with self._lock:
                     self._programs[key] = str(exc)
                 return None
+            if self.trace is not None:
+                model.set_profiling(True)
+        trace = self.trace
         try:
-            return model.run([feeds[v.name] for v in self.graph.inputs], specs)
+            outs = model.run([feeds[v.name] for v in self.graph.inputs], entry.specs,
+                             clock=trace.now_us if trace is not None else None)
+            if trace is not None:
+                self._add_events(model, entry, trace)
+            return outs
         except Fallback:
             return None
         finally:
             with self._lock:
-                free.append(model)
+                entry.free.append(model)
+
+    @staticmethod
+    def _add_events(model, entry, trace):
+        run = trace.begin_run()
+        for step, ((kernel, _, ins, outs), (start, dur, threads), (layer, op)) in enumerate(
+                zip(model.step_layout(), model.step_times(), entry.step_nodes)):
+            trace.add(layer=layer, op=op, kernel=kernel, executor="c", ts=model.run_started + start, dur=dur,
+                      inputs=ins, outputs=outs, step=step, run=run, threads=threads)

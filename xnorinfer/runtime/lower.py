@@ -23,6 +23,8 @@ class Lowerer:
     def __init__(self, graph, env):
         self.graph, self.env = graph, env
         self.tensors, self.steps, self.vals, self._consts = [], [], {}, {}
+        self.node = None        # the graph node being lowered: its steps and tensors carry its name
+        self.step_nodes = []    # (node name, node op) of each step, for profiles
 
     # ---- tensors and steps ----------------------------------------------------------------------
     def act(self, type_, dims, name=""):
@@ -31,7 +33,7 @@ class Lowerer:
             raise Unsupported(f"a tensor of rank {len(dims)} (the runtime has at most {schema.MAX_RANK})")
         if any(d < 1 for d in dims):
             raise Unsupported(f"an empty tensor {dims}")
-        self.tensors.append(Tensor(type_, dims, ACT, name=name))
+        self.tensors.append(Tensor(type_, dims, ACT, name=name or (self.node.name if self.node else "")))
         return len(self.tensors) - 1
 
     def const(self, arr, type_):
@@ -51,6 +53,7 @@ class Lowerer:
             self.steps.append(schema.encode_step(op, inputs, out, params))
         except schema.ParamError as exc:
             raise Unsupported(str(exc)) from None
+        self.step_nodes.append((self.node.name, self.node.op) if self.node else ("", ""))
         return out
 
     def dims(self, t):
@@ -268,7 +271,9 @@ def lower(graph, env, input_shapes):
         if all(lw.static(i) is not None for i in present) and (present or not node.op.startswith("X")):
             _fold(lw, node)
         else:
+            lw.node = node
             _lower_node(lw, node)
+    lw.node = None
     outputs, dtypes = [], []
     for v in graph.outputs:
         t = _output(lw, v, inputs, outputs)
@@ -277,4 +282,4 @@ def lower(graph, env, input_shapes):
         dtypes.append((np.dtype(np.bool_) if lw.tensors[t].type == U8 else np.dtype(np.float32), traced.shape))
     if not lw.steps:
         raise Unsupported("the graph has no steps")
-    return Program(lw.tensors, lw.steps, inputs, outputs, dtypes)
+    return Program(lw.tensors, lw.steps, inputs, outputs, dtypes, lw.step_nodes)

@@ -10,7 +10,7 @@ csrc/runtime/program.h; each step's operands and parameters are declared in sche
     B           NUL-terminated names, padded to a multiple of 8
 """
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +51,7 @@ class Program:
     inputs: list
     outputs: list
     output_dtypes: list        # (numpy dtype, shape) of each output, as the graph gives it
+    step_nodes: list = field(default_factory=list)  # (graph node name, op) each step comes from (not serialized)
 
     def constants(self):
         return [t.array for t in self.tensors if t.kind == CONST]

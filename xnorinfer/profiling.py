@@ -1,0 +1,129 @@
+"""Profiles in onnxruntime's format: a JSON list of Chrome trace events (open it in Perfetto or
+chrome://tracing), one "X" (complete) event per step run:
+
+    {"cat": "Node", "name": "<layer>_kernel_time", "ph": "X", "ts": <us>, "dur": <us>, "pid": ..., "tid": ...,
+     "args": {"op_name": "XBConv", "layer": "<layer>", "format": "binary", "provider": "XnorinferExecutionProvider",
+              "executor": "c", "kernel": "bconv", "threads": 2, "run": 0, "step": 3,
+              "input_type_shape": [{"bits": [1, 32, 32, 1]}, ...], "output_type_shape": [{"float": [1, 32, 32, 64]}]}}
+
+`ts` counts microseconds from the start of profiling.  `format` is "binary" for the steps of a layer
+that reads packed bits (its op declares packed inputs), else the kind of the step's first input
+("float", "int", "bool").  Packed tensors are shown as
+stored: type "bits", the last dimension in 64-bit words.  `kernel` is the C runtime's op (the C
+executor runs a layer as one or more such steps; the Python executor, one step per graph node).
+
+Both executors add their events here; when profiling is off nothing here runs.
+"""
+import json
+import os
+import threading
+import time
+
+import numpy as np
+
+from .operators import OPS, Packed
+
+PROVIDER = "XnorinferExecutionProvider"
+MAX_EVENTS = 1_000_000   # as onnxruntime caps its profiler; later steps are counted, not kept
+
+_KIND = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+
+
+def type_shape(value):
+    """onnxruntime's {"<type>": [dims]} of a value of the Python executor."""
+    if isinstance(value, Packed):
+        if value.words is not None:
+            return {"bits": list(value.words.shape)}
+        value = value.dense
+    arr = np.asarray(value)
+    return {_KIND.get(arr.dtype.kind, str(arr.dtype)): list(arr.shape)}
+
+
+def step_format(op, input_shapes):
+    """"binary" for a step of a layer on packed bits, else the kind of the step's first input."""
+    opdef = OPS.get(op)
+    if (opdef is not None and opdef.packed_inputs) or any("bits" in t for t in input_shapes):
+        return "binary"
+    return next(iter(input_shapes[0])) if input_shapes else "none"
+
+
+class Trace:
+    """The events of one session's profile."""
+
+    def __init__(self, prefix, threads):
+        self.prefix, self.threads = prefix, threads
+        self.start_ns = time.time_ns()                 # onnxruntime's get_profiling_start_time_ns
+        self._t0 = time.perf_counter_ns()
+        self.events, self.dropped, self.runs = [], 0, 0
+        self._lock = threading.Lock()
+
+    def now_us(self):
+        return (time.perf_counter_ns() - self._t0) / 1e3
+
+    def begin_run(self):
+        with self._lock:
+            self.runs += 1
+            return self.runs - 1
+
+    def add(self, *, layer, op, kernel, executor, ts, dur, inputs, outputs, step, run, threads=None):
+        event = {"cat": "Node", "name": f"{layer}_kernel_time", "ph": "X", "ts": round(ts, 3), "dur": round(dur, 3),
+                 "pid": os.getpid(), "tid": threading.get_native_id(),
+                 "args": {"op_name": op, "layer": layer, "format": step_format(op, inputs), "provider": PROVIDER,
+                          "executor": executor, "kernel": kernel, "threads": threads or self.threads,
+                          "run": run, "step": step, "input_type_shape": inputs, "output_type_shape": outputs}}
+        with self._lock:
+            if len(self.events) < MAX_EVENTS:
+                self.events.append(event)
+            else:
+                self.dropped += 1
+
+    def write(self, path=None):
+        """Write the events as JSON (default path: <prefix><local date>_<time>.json); returns the path."""
+        if path is None:
+            path = self.prefix + time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(self.start_ns / 1e9)) + ".json"
+        with self._lock:
+            events = list(self.events)
+        with open(path, "w") as f:
+            json.dump(events, f, indent=0, separators=(",", ":"))
+        return os.fspath(path)
+
+
+def run_python_steps(steps, constants, feeds, trace, run):
+    """executor.run_steps, timing each step into `trace`."""
+    env = dict(constants)
+    env.update(feeds)
+    for index, step in enumerate(steps):
+        node = step.node
+        args = [env[n] if n else None for n in node.inputs]
+        ts = trace.now_us()
+        outs = step.fn(*args)
+        dur = trace.now_us() - ts
+        for name, value in zip(node.outputs, outs):
+            if name:
+                env[name] = value
+        trace.add(layer=node.name, op=node.op, kernel=node.op, executor="python", ts=ts, dur=dur,
+                  inputs=[type_shape(a) for a in args if a is not None],
+                  outputs=[type_shape(o) for name, o in zip(node.outputs, outs) if name], step=index, run=run)
+    return env
+
+
+def summarize(events):
+    """A table of time by op (graph op, format), from trace events (a list, or a path to a trace)."""
+    if isinstance(events, (str, os.PathLike)):
+        with open(events) as f:
+            events = json.load(f)
+    steps = [e for e in events if e.get("cat") == "Node" and e.get("ph") == "X"]
+    runs = len({e["args"].get("run") for e in steps}) or 1
+    total = sum(e["dur"] for e in steps) or 1.0
+    by_op = {}
+    for e in steps:
+        key = (e["args"].get("op_name", e["name"]), e["args"].get("format", ""))
+        calls, dur = by_op.get(key, (0, 0.0))
+        by_op[key] = (calls + 1, dur + e["dur"])
+    rows = [("op", "format", "calls/run", "ms/run", "share")]
+    for (op, fmt), (calls, dur) in sorted(by_op.items(), key=lambda kv: -kv[1][1]):
+        rows.append((op, fmt, f"{calls / runs:g}", f"{dur / runs / 1e3:.3f}", f"{100 * dur / total:.1f}%"))
+    rows.append(("total", "", f"{len(steps) / runs:g}", f"{total / runs / 1e3:.3f}", "100.0%"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    return "\n".join(lines + [f"({runs} runs profiled)"])
