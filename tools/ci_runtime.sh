@@ -21,7 +21,7 @@ xnorinfer convert xnorinfer/demo/digits_bnn.onnx examples/c/build/digits.xnor
 "$PYTHON" examples/c/export_digits.py examples/c/build
 make -s -C examples/c
 got=$(examples/c/build/"$(gcc -dumpmachine | cut -d- -f1)"/digits examples/c/build/digits.xnor \
-      examples/c/build/images.f32 examples/c/build/labels.u8)
+      examples/c/build/images.f32 examples/c/build/labels.u8 --profile)
 echo "$got"
 want=$("$PYTHON" - <<'EOF'
 import os
@@ -39,6 +39,10 @@ echo "$want" > examples/c/build/accuracy.txt   # csrc/tests/run-aarch64.sh check
 case "$got" in
     *"accuracy $want "*) echo "same accuracy as the Python session ($want)" ;;
     *) echo "FAIL: the Python session's accuracy is $want"; exit 1 ;;
+esac
+case "$got" in   # --profile: the steps of the last run, named after the graph's layers
+    *"bconv      /conv1/Conv"*) echo "the profile names the layers" ;;
+    *) echo "FAIL: no profile row for the binary layer /conv1/Conv"; exit 1 ;;
 esac
 
 echo "== C runtime: bit-identity cases (XNORINFER_ISA=scalar)"

@@ -1,5 +1,6 @@
 /* Classify the digits demo's held-out images with the C runtime and print the accuracy.
- *   digits MODEL.xnor IMAGES.f32 LABELS.u8      (files from `xnorinfer convert` and export_digits.py)
+ *   digits MODEL.xnor IMAGES.f32 LABELS.u8 [--profile]   (files from `xnorinfer convert` and export_digits.py)
+ * --profile: each step of the last run, timed (xnor_model_set_profiling).
  * Runs the model's own batch (the first input dim) per call; a short last batch is zero-padded. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +19,26 @@ static void *read_all(const char *path, size_t *size) {
     return buf;
 }
 
+/* The last run's steps: each one's runtime op, the layer it computes, its output shape and its time. */
+static void print_profile(const xnor_model *m) {
+    printf("last run, by step:\n");
+    for (size_t s = 0; s < xnor_model_num_steps(m); s++) {
+        xnor_step_info step;
+        xnor_tensor_info y;
+        if (xnor_model_step_info(m, s, &step) != XNOR_OK || xnor_model_step_operand(m, s, step.n_inputs, &y) != XNOR_OK) return;
+        char dims[64] = "";
+        for (size_t d = 0, at = 0; d < y.rank && at < sizeof dims - 24; d++)
+            at += (size_t)snprintf(dims + at, sizeof dims - at, d ? "x%zu" : "%zu", y.dims[d]);
+        printf("  %3zu %-10s %-24s %-16s %9.1f us  %d thread(s)\n", s, step.op, step.name, dims, step.dur_us, step.threads);
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: %s MODEL.xnor IMAGES.f32 LABELS.u8\n", argv[0]); return 2; }
+    int profile = argc == 5 && !strcmp(argv[4], "--profile");
+    if (argc != 4 && !profile) { fprintf(stderr, "usage: %s MODEL.xnor IMAGES.f32 LABELS.u8 [--profile]\n", argv[0]); return 2; }
     xnor_model *m;
     if (xnor_model_open_file(argv[1], NULL, &m) != XNOR_OK) { fprintf(stderr, "error: %s\n", xnor_last_error()); return 1; }
+    if (profile) xnor_model_set_profiling(m, 1);
     xnor_tensor_info in, out;
     if (xnor_model_num_inputs(m) != 1 || xnor_model_num_outputs(m) != 1 || xnor_model_input_info(m, 0, &in) != XNOR_OK ||
         xnor_model_output_info(m, 0, &out) != XNOR_OK || in.type != XNOR_T_F32 || out.type != XNOR_T_F32 ||
@@ -50,6 +67,7 @@ int main(int argc, char **argv) {
     }
     printf("%zu images, batch %zu, %s: accuracy %.2f%% (%zu correct)\n", n_images, batch, xnor_isa_name(xnor_isa_active()),
            100.0 * (double)correct / (double)n_images, correct);
+    if (profile) print_profile(m);
     xnor_model_close(m);
     free(x), free(scores), free(images), free(labels);
     return 0;
