@@ -25,6 +25,7 @@ import enum
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import Optional
 
 
 class GraphOptimizationLevel(enum.IntEnum):
@@ -129,11 +130,11 @@ def _enum(cls, value, name):
 @dataclass
 class Settings:
     """What a session takes from its options and arguments."""
-    num_threads: int = None        # None: the pool's size
+    num_threads: Optional[int] = None   # None: the pool's size
     binarize: bool = True
     profiling: bool = False
     profile_prefix: str = "xnorinfer_profile_"
-    log_level: int = None          # a logging level to set on the "xnorinfer" logger, or None
+    log_level: Optional[int] = None     # a logging level to set on the "xnorinfer" logger, or None
     logid: str = ""
 
 

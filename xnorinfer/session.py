@@ -145,8 +145,9 @@ class InferenceSession:
         executor = (executor or os.environ.get("XNORINFER_EXECUTOR", "") or "auto").lower()
         if executor not in ("auto", "c", "python"):
             raise ValueError(f"executor must be 'auto', 'c' or 'python', got {executor!r}")
-        self._executor, self._runner, self.last_executor = executor, None, None
-        self._fallbacks_logged = set()
+        self._executor, self._runner = executor, None
+        self.last_executor: Optional[str] = None    # "c" or "python": which executor ran the last run
+        self._fallbacks_logged: set = set()
         if executor != "python":
             from .kernels import get_backend
             if get_backend().name == "c":
