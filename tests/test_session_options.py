@@ -128,6 +128,8 @@ def test_onnxruntime_options_are_read():
 # ---- providers and metadata ------------------------------------------------------------------------
 
 def test_providers():
+    assert xnorinfer.get_available_providers() == ["XnorinferExecutionProvider", "CPUExecutionProvider"]
+    assert xnorinfer.get_device() == "CPU"
     assert xnorinfer.InferenceSession(DIGITS).get_providers() == ["XnorinferExecutionProvider", "CPUExecutionProvider"]
     sess = xnorinfer.InferenceSession(DIGITS, providers=[("CPUExecutionProvider", {"arena_extend_strategy": "x"})])
     assert sess.get_providers() == ["CPUExecutionProvider"]

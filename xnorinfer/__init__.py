@@ -5,7 +5,8 @@ bit i of word j; bit 1 means -1, bit 0 means +1; x < 0 packs to -1, everything e
 """
 from .errors import BackendError, ModelError
 from .kernels import backend_info, bgemm, pack, unpack
-from .options import ExecutionMode, ExecutionOrder, GraphOptimizationLevel, SessionOptions
+from .options import (ExecutionMode, ExecutionOrder, GraphOptimizationLevel, SessionOptions, get_available_providers,
+                      get_device)
 
 
 def __getattr__(name):
@@ -18,4 +19,5 @@ def __getattr__(name):
 
 __version__ = "0.1.0"
 __all__ = ["pack", "unpack", "bgemm", "backend_info", "BackendError", "ModelError", "InferenceSession",
-           "SessionOptions", "GraphOptimizationLevel", "ExecutionMode", "ExecutionOrder", "__version__"]
+           "SessionOptions", "GraphOptimizationLevel", "ExecutionMode", "ExecutionOrder", "get_available_providers",
+           "get_device", "__version__"]

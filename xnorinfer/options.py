@@ -28,6 +28,21 @@ from dataclasses import dataclass
 from typing import Optional
 
 
+# The providers a session accepts: xnorinfer's own name, and onnxruntime's CPU provider (xnorinfer is a
+# CPU engine: code written for onnxruntime's CPU provider runs unchanged).
+PROVIDERS = ("XnorinferExecutionProvider", "CPUExecutionProvider")
+
+
+def get_available_providers():
+    """As onnxruntime.get_available_providers()."""
+    return list(PROVIDERS)
+
+
+def get_device():
+    """As onnxruntime.get_device(): where sessions run."""
+    return "CPU"
+
+
 class GraphOptimizationLevel(enum.IntEnum):
     """onnxruntime.GraphOptimizationLevel's values.  xnorinfer has one optimization (planning the
     binary layers onto packed kernels, exact either way): every level but ORT_DISABLE_ALL enables it."""

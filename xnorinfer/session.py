@@ -13,7 +13,7 @@ from . import importers
 from .errors import ModelError
 from .ir import ModelMeta
 from .operators import Packed
-from .options import SessionOptions, settings
+from .options import PROVIDERS, SessionOptions, settings
 from .passes import pipeline
 
 __all__ = ["InferenceSession", "NodeArg", "ModelMetadata", "SessionOptions", "PROVIDERS"]
@@ -25,9 +25,6 @@ _TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "ten
                np.dtype(np.float16): "tensor(float16)", np.dtype(np.uint8): "tensor(uint8)",
                np.dtype(np.int8): "tensor(int8)", np.dtype(np.bool_): "tensor(bool)"}
 
-# The providers a session accepts: xnorinfer's own name, and onnxruntime's CPU provider (xnorinfer is a
-# CPU engine: code written for onnxruntime's CPU provider runs unchanged).
-PROVIDERS = ("XnorinferExecutionProvider", "CPUExecutionProvider")
 
 ModelMetadata = ModelMeta   # onnxruntime's name for it
 
