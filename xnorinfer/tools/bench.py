@@ -396,7 +396,7 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
             return lambda: ours.run(None, inputs)
         engines = {"xnorinfer": make_ours}
         engines.update(_baselines(path, t, inputs, out if t == threads[0] else (lambda *_: None)))
-        lat = _interleaved_latencies(engines, iterations, warmup, f"{len(engines)} engines, {t} thr", progress)
+        lat = _interleaved_latencies(engines, iterations, warmup, f"{' vs '.join(engines)}, {t} thr", progress)
         for name, ms in lat.items():
             out(f"{name:<14} {t:>3} {np.percentile(ms, 50):8.3f} {np.percentile(ms, 90):8.3f} "
                 f"{np.percentile(ms, 99):8.3f} {ms.min():8.3f}")
