@@ -96,7 +96,7 @@ def build_parser():
     inspect.set_defaults(func=cmd_inspect)
 
     analyze = command(sub, "analyze", help="how well binarization preserves geometry, layer by layer "
-                                               "(Anderson & Berg 2018)")
+                                           "(Anderson & Berg 2018)")
     analyze.add_argument("model", help="ONNX model (latent weights are read when binarized in the graph)")
     analyze.add_argument("--data", metavar="FILE", help="inputs (.npy, or .npz name -> array): activation "
                                                         "angles and dot-product correlations")
