@@ -13,7 +13,7 @@ LCE ops become ordinary IR:
 import numpy as np
 
 from ..conv_geometry import same_pads, to_onnx_pads
-from ..errors import ModelError
+from ..errors import MissingDependency, ModelError, import_optional
 from ..ir import Graph, ModelMeta, Node, ValueInfo
 from ..operators import parse_attrs
 
@@ -119,7 +119,7 @@ def _padding_pads(in_hw, kernel, strides, dilations, padding):
 
 
 def _flex(op):
-    from flatbuffers import flexbuffers
+    flexbuffers = _require("flatbuffers.flexbuffers")
     if op.CustomOptionsLength() == 0:
         return {}
     try:
@@ -139,8 +139,13 @@ def _unpack_lce_filter(words, channels_in):
     return np.ascontiguousarray((1.0 - 2.0 * bits).astype(np.float32).transpose(0, 3, 1, 2))
 
 
+def _require(module):
+    return import_optional(module, "reading .tflite files", "tflite", also=("tflite", "flatbuffers"))
+
+
 def import_tflite(source):
-    import tflite
+    tflite = _require("tflite")
+    _require("flatbuffers.flexbuffers")  # LCE's op options; missing, it would surface as a ModelError below
     buf = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelError("not a TFLite model (no TFL3 identifier)")
@@ -149,7 +154,7 @@ def import_tflite(source):
         if model.SubgraphsLength() != 1:
             raise ModelError(f"{model.SubgraphsLength()} subgraphs: only single-subgraph models are supported")
         return _convert(_Builder(model, buf))
-    except ModelError:
+    except (ModelError, MissingDependency):
         raise
     except Exception as exc:  # flatbuffers raises assorted errors on a malformed buffer
         raise ModelError(f"not a readable TFLite model: {type(exc).__name__}: {exc}") from None

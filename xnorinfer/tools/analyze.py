@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .. import executor
+from ..errors import import_optional
 from ..importers.onnx import import_onnx
 from ..ir import NoAttrs
 from ..passes import fold_constants, pipeline
@@ -201,13 +202,17 @@ def format_report(report):
     return "\n".join(lines)
 
 
+def load_pyplot():
+    """matplotlib.pyplot on the file-only Agg backend; MissingDependency naming the [plot] extra if
+    matplotlib is not installed (the CLI calls this before analysing, to fail before the long part)."""
+    matplotlib = import_optional("matplotlib", "plotting the angles (analyze --plot)", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def plot_report(report, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise RuntimeError("plots need matplotlib: pip install xnorinfer[plot]") from None
+    plt = load_pyplot()
     layers = [e for e in report["layers"] if e.get("weight_angles_deg")]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for e in layers:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from ..errors import MissingDependency, import_optional
 from ..kernels import get_backend, load_backend, use_backend
+from .progress import Progress
 
 DEFAULT_SHAPES = [(1024, 1024, 4096), (1, 4096, 4096), (3136, 256, 2304), (196, 512, 4608), (64, 64, 64)]
 
@@ -185,9 +187,14 @@ DEFAULT_CONVS = [  # (H, W, C_in, C_out, kernel, stride)
 ]
 
 
+def onnxruntime_module(purpose="comparing with onnxruntime"):
+    """onnxruntime, the float baseline; MissingDependency naming the [bench] extra if it is missing."""
+    return import_optional("onnxruntime", purpose, "bench")
+
+
 def _ort_conv_session(c_in, c_out, kernel, stride, pad, threads, weights):
     import onnx
-    import onnxruntime as ort
+    ort = onnxruntime_module()
     from onnx import TensorProto, helper, numpy_helper
 
     node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[kernel, kernel], strides=[stride, stride],
@@ -224,11 +231,7 @@ def bench_conv(h, w, c_in, c_out, kernel, stride, threads, repeat=7):
 
 
 def run_conv_report(convs=None, threads=(1, 2), repeat=7, out=print):
-    try:
-        import onnxruntime
-    except ImportError:
-        out("onnxruntime is not installed (pip install onnxruntime onnx): it is the float32 baseline")
-        return []
+    onnxruntime = onnxruntime_module("bench conv (its float32 baseline is onnxruntime's Conv)")
     info = get_backend().info()
     out(f"xnorinfer bench conv — {cpu_name()}; backend {info['backend']}"
         + (f", ISA {info['isa']}" if info.get("isa") else "") + f"; onnxruntime {onnxruntime.__version__}")
@@ -252,41 +255,31 @@ def run_conv_report(convs=None, threads=(1, 2), repeat=7, out=print):
 
 # ---- a model file against the engine its format comes from --------------------------------------------
 
-def _progress(label, i, total, out):
-    width = 30
-    done = int(width * i / total)
-    out.write(f"\r{label:<22} [{'#' * done}{'.' * (width - done)}] {i}/{total}")
-    if i == total:
-        out.write("\n")
-    out.flush()
-
-
-def _interleaved_latencies(engines, iterations, warmup, label, out, blocks=5):
+def _interleaved_latencies(engines, iterations, warmup, label, progress=None, blocks=5):
     """ms per run of each engine.  `engines` maps a name to a factory that loads the engine and
     returns its run function.  The engines take turns in blocks of runs: drift in the machine's speed
     lands on all of them alike.  Each block loads its engine afresh and drops it afterwards, pauses,
     and makes `warmup` untimed runs, so no engine is timed beside another's live thread pool or with
     its caches full of the other's weights (run-by-run alternation with both loaded slowed both
-    sides 1.5-3x here)."""
+    sides 1.5-3x here).  `progress`: the stream for progress (Progress: a bar on a terminal, else one
+    line when done), default stderr."""
     import gc
     times = {name: [] for name in engines}
     per_block = -(-iterations // blocks)
-    done, total = 0, per_block * blocks * len(engines)
-    for _ in range(blocks):
-        for name, make in engines.items():
-            fn = make()
-            time.sleep(0.05)
-            for _ in range(warmup):
-                fn()
-            for _ in range(per_block):
-                t0 = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t0)
-                done += 1
-                if out is not None and (done % max(1, total // 30) == 0 or done == total):
-                    _progress(label, done, total, out)
-            del fn
-            gc.collect()
+    with Progress(per_block * blocks * len(engines), label, progress) as bar:
+        for _ in range(blocks):
+            for name, make in engines.items():
+                fn = make()
+                time.sleep(0.05)
+                for _ in range(warmup):
+                    fn()
+                for _ in range(per_block):
+                    t0 = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - t0)
+                    bar.update()
+                del fn
+                gc.collect()
     return {name: np.array(t) * 1e3 for name, t in times.items()}
 
 
@@ -301,9 +294,11 @@ def _baselines(path, threads, inputs, out):
         return {}
     if is_tflite(path):
         try:
-            from larq_compute_engine.tflite.python.interpreter import Interpreter
-        except ImportError:
-            out("larq-compute-engine is not installed: measuring xnorinfer alone (pip install larq-compute-engine)")
+            Interpreter = import_optional("larq_compute_engine.tflite.python.interpreter",
+                                          "comparing with Larq Compute Engine's interpreter",
+                                          pip_name="larq-compute-engine").Interpreter
+        except MissingDependency as exc:
+            out(f"{exc}; measuring xnorinfer alone")
             return {}
         with open(path, "rb") as f:
             flatbuffer = f.read()
@@ -316,9 +311,9 @@ def _baselines(path, threads, inputs, out):
             engines[label] = make
         return engines
     try:
-        import onnxruntime as ort
-    except ImportError:
-        out("onnxruntime is not installed: measuring xnorinfer alone (pip install onnxruntime)")
+        ort = onnxruntime_module()
+    except MissingDependency as exc:
+        out(f"{exc}; measuring xnorinfer alone")
         return {}
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
@@ -383,10 +378,9 @@ def executor_times(path, inputs, threads, iterations=50, blocks=5):
 
 def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=print, progress=None):
     """Latency percentiles of xnorinfer and of the engine the file comes from (onnxruntime for ONNX,
-    Larq Compute Engine for its .tflite), interleaved in blocks on the same inputs and threads."""
-    import sys
+    Larq Compute Engine for its .tflite), interleaved in blocks on the same inputs and threads.
+    `progress`: where progress goes (default stderr; a bar only if it is a terminal)."""
     from ..session import InferenceSession
-    progress = sys.stderr if progress is None else progress
     sess = InferenceSession(path)
     inputs = {}
     rng = np.random.default_rng(0)
@@ -402,7 +396,7 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
             return lambda: ours.run(None, inputs)
         engines = {"xnorinfer": make_ours}
         engines.update(_baselines(path, t, inputs, out if t == threads[0] else (lambda *_: None)))
-        lat = _interleaved_latencies(engines, iterations, warmup, f"{len(engines)} engines, {t} thr", progress)
+        lat = _interleaved_latencies(engines, iterations, warmup, f"{' vs '.join(engines)}, {t} thr", progress)
         for name, ms in lat.items():
             out(f"{name:<14} {t:>3} {np.percentile(ms, 50):8.3f} {np.percentile(ms, 90):8.3f} "
                 f"{np.percentile(ms, 99):8.3f} {ms.min():8.3f}")
