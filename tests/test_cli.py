@@ -296,3 +296,20 @@ def test_bench_into_a_log_has_no_carriage_returns(tmp_path):
     for line, threads in zip(lines, "12"):
         assert re.fullmatch(rf"xnorinfer( vs onnxruntime)?, {threads} thr: (\d+)/\2 runs done in [\d.]+ s", line), line
     assert "xnorinfer" in result.stdout and "p50 ms" in result.stdout
+
+
+@pytest.mark.slow
+def test_bench_profile_writes_a_trace_and_a_table(tmp_path, capsys, monkeypatch):
+    import json
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)   # ours alone: the profile is what is checked
+    trace = tmp_path / "out.json"
+    assert cli.main(["bench", ONNX, "-n", "4", "--warmup", "2", "--threads", "1,2", "--profile", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("time by op") == 2 and f"trace written to {trace}" in out
+    events = json.load(open(trace))
+    sess = xnorinfer.InferenceSession(ONNX)
+    per_run = len(sess.program().steps) if xnorinfer.backend_info()["backend"] == "c" else len(sess._graph.nodes)
+    assert len(events) == 2 * 4 * per_run       # two thread counts, 4 runs each; the warm-up runs left out
+    assert {e["args"]["run"] for e in events} == {2, 3, 4, 5}
+    assert sorted({e["args"]["threads"] for e in events}) == [1, min(2, xnorinfer.backend_info()["num_threads"])]
+    assert all(e["ph"] == "X" and e["dur"] >= 0 for e in events)

@@ -117,6 +117,9 @@ def build_parser():
     model.add_argument("--iterations", "-n", type=_positive, default=50)
     model.add_argument("--warmup", type=_non_negative, default=5)
     model.add_argument("--batch", type=_positive, default=1, help="batch size for free batch dimensions")
+    model.add_argument("--profile", metavar="TRACE.json",
+                       help="also profile xnorinfer's runs: write a Chrome trace (onnxruntime's format) and print "
+                            "the time by op")
     model.set_defaults(func=cmd_bench_model)
     gemm = command(bench_sub, "gemm", help="binary GEMM against numpy float32 matmul, side by side")
     gemm.add_argument("--shape", dest="shapes", type=_shape, action="append",
@@ -274,7 +277,7 @@ def cmd_bench_gemm(args):
 
 def cmd_bench_model(args):
     from .tools.bench import run_model_bench
-    run_model_bench(args.model, args.threads, args.iterations, args.warmup, args.batch)
+    run_model_bench(args.model, args.threads, args.iterations, args.warmup, args.batch, profile=args.profile)
     return 0
 
 

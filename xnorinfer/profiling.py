@@ -122,8 +122,8 @@ def summarize(events):
         by_op[key] = (calls + 1, dur + e["dur"])
     rows = [("op", "format", "calls/run", "ms/run", "share")]
     for (op, fmt), (calls, dur) in sorted(by_op.items(), key=lambda kv: -kv[1][1]):
-        rows.append((op, fmt, f"{calls / runs:g}", f"{dur / runs / 1e3:.3f}", f"{100 * dur / total:.1f}%"))
-    rows.append(("total", "", f"{len(steps) / runs:g}", f"{total / runs / 1e3:.3f}", "100.0%"))
+        rows.append((op, fmt, f"{calls / runs:g}", f"{dur / runs / 1e3:.4f}", f"{100 * dur / total:.1f}%"))
+    rows.append(("total", "", f"{len(steps) / runs:g}", f"{total / runs / 1e3:.4f}", "100.0%"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     return "\n".join(lines + [f"({runs} runs profiled)"])

@@ -376,10 +376,11 @@ def executor_times(path, inputs, threads, iterations=50, blocks=5):
     return float(np.median(c_ms)), float(np.median(py_ms)), float(np.median(kernel_ms))
 
 
-def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=print, progress=None):
+def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=print, progress=None, profile=None):
     """Latency percentiles of xnorinfer and of the engine the file comes from (onnxruntime for ONNX,
     Larq Compute Engine for its .tflite), interleaved in blocks on the same inputs and threads.
-    `progress`: where progress goes (default stderr; a bar only if it is a terminal)."""
+    `progress`: where progress goes (default stderr; a bar only if it is a terminal).  `profile`: a
+    path to write a profile trace of xnorinfer's runs to (profile_model), with its table printed."""
     from ..session import InferenceSession
     sess = InferenceSession(path)
     inputs = {}
@@ -413,4 +414,33 @@ def run_model_bench(path, threads=(1,), iterations=50, warmup=5, batch=1, out=pr
             c_ms, py_ms, kernel_ms = executor_times(path, inputs, t, max(5, iterations // 5))
             out(f"  {t} thr: C runtime {c_ms:.3f} ms; Python executor {py_ms:.3f} ms, of which {kernel_ms:.3f} ms "
                 f"in C kernels; C runtime / those kernels = {c_ms / kernel_ms:.3f}, Python / C runtime = {py_ms / c_ms:.2f}x")
+    if profile is not None:
+        profile_model(path, inputs, threads, iterations, warmup, profile, out)
     return results
+
+
+def profile_model(path, inputs, threads, iterations, warmup, trace_path, out=print):
+    """Profiled runs (after `warmup` unrecorded ones) at each thread count, into one trace file (events
+    tell the thread counts apart by args.threads); prints the time by op at each count."""
+    import json
+    import tempfile
+    from ..options import SessionOptions
+    from ..profiling import summarize
+    from ..session import InferenceSession
+    events = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in threads:
+            so = SessionOptions()
+            so.intra_op_num_threads, so.enable_profiling = t, True
+            so.profile_file_prefix = os.path.join(tmp, f"t{t}_")
+            sess = InferenceSession(path, so)
+            for _ in range(warmup + iterations):
+                sess.run(None, inputs)
+            with open(sess.end_profiling()) as f:
+                run_events = [e for e in json.load(f) if e["args"]["run"] >= warmup]
+            out(f"profile, {t} thr, {iterations} runs ({sess.last_executor} executor): time by op")
+            out(summarize(run_events))
+            events += run_events
+    with open(trace_path, "w") as f:
+        json.dump(events, f, separators=(",", ":"))
+    out(f"trace written to {trace_path} ({len(events)} events; open in https://ui.perfetto.dev or chrome://tracing)")
