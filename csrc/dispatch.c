@@ -10,6 +10,9 @@
 #ifdef XNOR_X86
 #include <cpuid.h>
 #endif
+#if defined(XNOR_X86) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 static _Thread_local char last_error[256] = "no error";
 
@@ -50,6 +53,18 @@ static uint64_t read_xcr0(void) {
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
     return ((uint64_t)edx << 32) | eax;
 }
+
+/* Whether the OS saves the AVX-512 registers (opmask, ZMM) across context switches.  macOS enables
+ * them in XCR0 only once a thread has run its first AVX-512 instruction, so XCR0 says no until then;
+ * its kernel reports the support in a sysctl instead. */
+static int os_saves_zmm(uint64_t xcr0) {
+#if defined(__APPLE__)
+    int avx512f = 0;
+    size_t len = sizeof avx512f;
+    if (sysctlbyname("hw.optional.avx512f", &avx512f, &len, NULL, 0) == 0 && avx512f) return 1;
+#endif
+    return (xcr0 & 0xe6) == 0xe6;
+}
 #endif
 
 static unsigned detect_supported(void) {
@@ -61,7 +76,7 @@ static unsigned detect_supported(void) {
     if (!popcnt) mask &= ~(1u << XNOR_ISA_SCALAR); /* the scalar path uses the popcnt instruction */
     if (!(osxsave && avx)) return mask;
     uint64_t xcr0 = read_xcr0();
-    int os_ymm = (xcr0 & 0x6) == 0x6, os_zmm = (xcr0 & 0xe6) == 0xe6;
+    int os_ymm = (xcr0 & 0x6) == 0x6, os_zmm = os_ymm && os_saves_zmm(xcr0);
     if (__get_cpuid_max(0, NULL) < 7) return mask;
     __cpuid_count(7, 0, a, b, c, d);
     int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;

@@ -1,13 +1,16 @@
 /* A small persistent thread pool: workers are created once and wait for work, spinning briefly
  * before sleeping, so a call costs a wake-up, never a thread creation.  One caller at a time owns
  * the pool; a concurrent caller runs its work on its own thread (correct, just not parallel). */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* glibc: sched_getaffinity and CPU_COUNT */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 #include "common.h"
 
 #if defined(__x86_64__)
@@ -65,9 +68,17 @@ static uint_fast64_t spin(atomic_uint_fast64_t *flag, uint_fast64_t value, int w
 
 static void compute_size(void) {
     int n = 1;
-#ifdef CPU_COUNT
+#if defined(CPU_COUNT) /* Linux: the CPUs this process may run on */
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+#elif defined(__APPLE__)
+    /* macOS has no CPU affinity.  Its performance cores: every task of a split waits for the slowest,
+     * and Apple silicon's efficiency cores are several times slower.  The sysctl exists from macOS 12
+     * (on Intel Macs it counts every physical core); before that, all online CPUs. */
+    int perf = 0;
+    size_t len = sizeof perf;
+    if (sysctlbyname("hw.perflevel0.physicalcpu", &perf, &len, NULL, 0) == 0 && perf > 0) n = perf;
+    else n = (int)sysconf(_SC_NPROCESSORS_ONLN);
 #else
     n = (int)sysconf(_SC_NPROCESSORS_ONLN);
 #endif

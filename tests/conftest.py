@@ -32,6 +32,13 @@ def _paths():
 PATHS = _paths()
 
 
+def pytest_configure(config):
+    # Registered here, not in pyproject.toml, so that a copy of tests/ run against an installed wheel
+    # (.ci/run, cibuildwheel) knows the marker too.
+    config.addinivalue_line("markers", "slow: fuzzing, subprocesses, cold Numba compiles (seconds each); "
+                                       "`pytest -m 'not slow'` skips them")
+
+
 def path_id(path):
     backend, isa = path
     return f"{backend}-{isa}" if isa else backend

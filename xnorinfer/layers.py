@@ -11,11 +11,14 @@ bit 1 = -1) and fuse their output transform into the kernel:
 Float layers (first and last layers, pooling, shortcuts) use numpy and its BLAS.
 Validation happens here; the backends only see arrays they can index safely.
 """
+from __future__ import annotations
+
 import copy
-import operator
 from dataclasses import dataclass
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .conv_geometry import ConvGeometry
 from .kernels import as_int, check_words, get_backend, pack, unpack, words_for
@@ -25,23 +28,31 @@ __all__ = ["OutputTransform", "OUTPUT_KINDS", "sign_thresholds", "make_transform
            "pool2d_nhwc", "avg_pool2d", "global_avg_pool", "add", "relu", "prelu", "hardtanh"]
 
 _F32 = np.dtype(np.float32)
-OUTPUT_KINDS = {"int32": 0, "float32": 1, "packed": 2}
+OUTPUT_KINDS: Dict[str, int] = {"int32": 0, "float32": 1, "packed": 2}
+
+OutputKind = Literal["int32", "float32", "packed"]
+_KIND_NAMES: Dict[int, OutputKind] = {0: "int32", 1: "float32", 2: "packed"}
+IntOrPair = Union[int, Tuple[int, int], Sequence[int]]
+Padding = Union[int, Sequence[int]]       # int, (pad_h, pad_w) or (top, bottom, left, right)
+ConvParams = Dict[str, int]               # the fields of xnor_conv_params
+PackedArray = npt.NDArray[np.uint64]      # packed +-1 bits, 64 per word along the last axis
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 # ---- fused output transform -----------------------------------------------------------------------
 
 @dataclass
 class OutputTransform:
-    kind: int
-    scale: np.ndarray = None       # float32 (C,) or None
-    bias: np.ndarray = None        # float32 (C,) or None
-    clamp: tuple = (-np.inf, np.inf)
-    thresholds: np.ndarray = None  # int32 (C,), packed output
-    flip: np.ndarray = None        # uint8 (C,), packed output
-    acc_clamp: tuple = None        # (lo, hi) ints: float output, clamp the integer accumulator first
+    kind: int                                          # 0 int32, 1 float32, 2 packed (OUTPUT_KINDS)
+    scale: Optional[npt.NDArray[np.float32]] = None    # (C,) or None
+    bias: Optional[npt.NDArray[np.float32]] = None     # (C,) or None
+    clamp: Tuple[float, float] = (-np.inf, np.inf)
+    thresholds: Optional[npt.NDArray[np.int32]] = None  # (C,), packed output
+    flip: Optional[npt.NDArray[np.uint8]] = None       # (C,), packed output
+    acc_clamp: Optional[Tuple[int, int]] = None        # (lo, hi): float output, clamp the integer accumulator first
 
 
-def _per_channel(values, channels, name):
+def _per_channel(values: Optional[npt.ArrayLike], channels: int, name: str) -> Optional[npt.NDArray[np.float32]]:
     if values is None:
         return None
     arr = np.asarray(values)
@@ -55,7 +66,8 @@ def _per_channel(values, channels, name):
     return np.ascontiguousarray(arr)
 
 
-def _negative_f32(acc, scale, bias):
+def _negative_f32(acc: npt.NDArray[np.integer[Any]], scale: Optional[npt.NDArray[np.float32]],
+                  bias: Optional[npt.NDArray[np.float32]]) -> npt.NDArray[np.bool_]:
     """float32 evaluation of acc * scale + bias < 0, exactly as numpy computes it."""
     v = acc.astype(np.float32)
     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf and inf - inf are NaN: not negative
@@ -66,7 +78,8 @@ def _negative_f32(acc, scale, bias):
     return v < 0
 
 
-def sign_thresholds(scale, bias, k, channels=None):
+def sign_thresholds(scale: Optional[npt.NDArray[np.float32]], bias: Optional[npt.NDArray[np.float32]], k: int,
+                    channels: Optional[int] = None) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]]:
     """Per-channel (thresholds int32, flip uint8) such that, for every integer acc in [-k, k],
     ((acc < thresholds) XOR flip) == (float32(acc) * scale + bias < 0).
 
@@ -75,7 +88,10 @@ def sign_thresholds(scale, bias, k, channels=None):
     non-finite values are evaluated over the whole range, and must still be a single step.
     """
     if channels is None:
-        channels = len(scale) if scale is not None else len(bias)
+        given = scale if scale is not None else bias
+        if given is None:
+            raise ValueError("sign_thresholds: give scale, bias or channels")
+        channels = len(given)
     s = scale if scale is not None else np.ones(channels, np.float32)
     b = bias if bias is not None else np.zeros(channels, np.float32)
     thresholds = np.empty(channels, np.int64)
@@ -115,7 +131,10 @@ def sign_thresholds(scale, bias, k, channels=None):
     return thresholds.astype(np.int32), flip
 
 
-def make_transform(output, channels, k, scale=None, bias=None, clamp=None):
+def make_transform(output: OutputKind, channels: int, k: int, scale: Optional[npt.ArrayLike] = None,
+                   bias: Optional[npt.ArrayLike] = None, clamp: Optional[Tuple[float, float]] = None) -> OutputTransform:
+    """The fused output transform of a layer with `channels` outputs summing k values of +-1: nothing
+    (int32), acc*scale + bias clamped (float32), or the thresholds of sign(acc*scale + bias) (packed)."""
     if output not in OUTPUT_KINDS:
         raise ValueError(f"output must be one of {sorted(OUTPUT_KINDS)}, got {output!r}")
     if output == "int32":
@@ -138,29 +157,31 @@ def make_transform(output, channels, k, scale=None, bias=None, clamp=None):
 
 # ---- geometry ---------------------------------------------------------------------------------------
 
-def _pair(value, name):
+def _pair(value: IntOrPair, name: str) -> Tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair, got {value}")
-        return tuple(as_int(v, name, 1) for v in value)
+        a, b = (as_int(v, name, 1) for v in value)
+        return a, b
     v = as_int(value, name, 1)
     return v, v
 
 
-def _padding(padding):
+def _padding(padding: Padding) -> Tuple[int, int, int, int]:
     """int, (pad_h, pad_w) or (top, bottom, left, right)."""
     if isinstance(padding, (tuple, list)):
         vals = [as_int(v, "padding", 0) for v in padding]
         if len(vals) == 2:
             return vals[0], vals[0], vals[1], vals[1]
         if len(vals) == 4:
-            return tuple(vals)
+            return vals[0], vals[1], vals[2], vals[3]
         raise ValueError(f"padding must be an int, (pad_h, pad_w) or (top, bottom, left, right), got {padding}")
     p = as_int(padding, "padding", 0)
     return p, p, p, p
 
 
-def conv_params(x_shape, channels, out_channels, kernel, stride, padding, dilation, groups, pad_value):
+def conv_params(x_shape: Sequence[int], channels: int, out_channels: int, kernel: IntOrPair, stride: IntOrPair,
+                padding: Padding, dilation: IntOrPair, groups: int, pad_value: int) -> Tuple[ConvParams, Tuple[int, int]]:
     """(xnor_conv_params fields, (out_h, out_w)) of a window over NHWC x_shape, from the layer API's
     arguments (ints or pairs; padding an int, a pair or (top, bottom, left, right)); a ValueError if
     the kernel does not fit the padded input."""
@@ -172,11 +193,11 @@ def conv_params(x_shape, channels, out_channels, kernel, stride, padding, dilati
     return g.c_params(x_shape[0], channels, out_channels, groups, pad_value), g.out_hw
 
 
-def _threads(num_threads):
+def _threads(num_threads: Optional[int]) -> int:
     return 0 if num_threads is None else as_int(num_threads, "num_threads", 1)
 
 
-def _packed_nhwc(x, channels, name="x"):
+def _packed_nhwc(x: PackedArray, channels: int, name: str = "x") -> PackedArray:
     x = check_words(x, name)
     if x.ndim != 4:
         raise ValueError(f"{name} must be packed NHWC (batch, height, width, words), got shape {x.shape}")
@@ -186,7 +207,7 @@ def _packed_nhwc(x, channels, name="x"):
     return x
 
 
-def _allocate(output, lead_shape, channels):
+def _allocate(output: str, lead_shape: Tuple[int, ...], channels: int) -> npt.NDArray[Any]:
     if output == "packed":
         return np.empty(lead_shape + (words_for(channels),), np.uint64)
     return np.empty(lead_shape + (channels,), np.int32 if output == "int32" else np.float32)
@@ -194,14 +215,15 @@ def _allocate(output, lead_shape, channels):
 
 # ---- binary layers ----------------------------------------------------------------------------------
 
-def _checked_transform(t, channels):
+def _checked_transform(t: OutputTransform, channels: int) -> OutputTransform:
     """A transform from elsewhere (a model file) must fit the layer: the kernel indexes every array by
     output channel."""
     if t.kind not in (0, 1, 2):
         raise ValueError(f"output transform kind {t.kind!r} is not 0, 1 or 2")
-    arrays = {"scale": (t.scale, np.float32), "bias": (t.bias, np.float32),
-              "thresholds": (t.thresholds, np.int32), "flip": (t.flip, np.uint8)}
-    fixed = {}
+    arrays: Dict[str, Tuple[Optional[npt.NDArray[Any]], type]] = {
+        "scale": (t.scale, np.float32), "bias": (t.bias, np.float32), "thresholds": (t.thresholds, np.int32),
+        "flip": (t.flip, np.uint8)}
+    fixed: Dict[str, Optional[npt.NDArray[Any]]] = {}
     for name, (arr, dtype) in arrays.items():
         if arr is None:
             fixed[name] = None
@@ -215,8 +237,9 @@ def _checked_transform(t, channels):
     lo, hi = (float(v) for v in t.clamp)
     acc_clamp = None
     if t.acc_clamp is not None:
-        acc_clamp = tuple(int(np.clip(v, -2**31, 2**31 - 1)) for v in t.acc_clamp)
-        if acc_clamp[0] > acc_clamp[1]:
+        acc_lo, acc_hi = (int(np.clip(v, -2**31, 2**31 - 1)) for v in t.acc_clamp)
+        acc_clamp = (acc_lo, acc_hi)
+        if acc_lo > acc_hi:
             raise ValueError(f"accumulator clamp {acc_clamp} is empty")
     return OutputTransform(t.kind, fixed["scale"], fixed["bias"], (lo, hi), fixed["thresholds"], fixed["flip"],
                            acc_clamp)
@@ -226,8 +249,10 @@ class BConv2d:
     """A binary 2-D convolution with its weights validated and its output transform (thresholds for
     packed output) computed once; calling it runs the kernel.  See bconv2d for the arguments."""
 
-    def __init__(self, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad_value=0,
-                 scale=None, bias=None, clamp=None, output="int32", transform=None):
+    def __init__(self, w: PackedArray, in_channels: int, *, stride: IntOrPair = 1, padding: Padding = 0,
+                 dilation: IntOrPair = 1, groups: int = 1, pad_value: int = 0, scale: Optional[npt.ArrayLike] = None,
+                 bias: Optional[npt.ArrayLike] = None, clamp: Optional[Tuple[float, float]] = None,
+                 output: OutputKind = "int32", transform: Optional[OutputTransform] = None) -> None:
         self.in_channels = as_int(in_channels, "in_channels", 1)
         self.groups = as_int(groups, "groups", 1)
         if pad_value not in (0, 1):
@@ -249,22 +274,24 @@ class BConv2d:
         self.padding, self.pad_value, self.output = _padding(padding), pad_value, output
         self.k = w.shape[1] * w.shape[2] * cg
         if transform is not None:  # a transform made elsewhere (e.g. thresholds from a model's own ops)
-            self.output = {0: "int32", 1: "float32", 2: "packed"}[transform.kind]
+            self.output = _KIND_NAMES[transform.kind]
             self.transform = _checked_transform(transform, self.out_channels)
         else:
             self.transform = make_transform(output, self.out_channels, self.k, scale, bias, clamp)
-        self._prepared = {}  # weights laid out for a backend / ISA path, made on first use
-        self._plans = {}     # (backend layout, input shape) -> (kernel call, output shape, dtype)
-        self._out_shapes = {}
+        self._prepared: Dict[Any, Any] = {}  # weights laid out for a backend / ISA path, made on first use
+        # (backend layout, input shape) -> (kernel call, output shape, dtype)
+        self._plans: Dict[Any, Tuple[Callable[..., None], Tuple[int, ...], np.dtype[Any]]] = {}
+        self._out_shapes: Dict[Tuple[int, ...], Tuple[int, int, int, int]] = {}
 
-    def _weights_for(self, backend, geometry):
+    def _weights_for(self, backend: Any, geometry: ConvParams) -> Any:
         key = backend.layout_key()
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = self._prepared[key] = backend.prepare_bconv(self.w, geometry)
         return prepared
 
-    def output_shape(self, x_shape):
+    def output_shape(self, x_shape: Sequence[int]) -> Tuple[int, int, int, int]:
+        """The output's shape (N, OH, OW, channels or their words) for packed NHWC input of x_shape."""
         key = tuple(x_shape[:3])
         if key not in self._out_shapes:
             _, (oh, ow) = self.conv_params(x_shape)
@@ -272,12 +299,12 @@ class BConv2d:
                                      self.out_channels)
         return self._out_shapes[key]
 
-    def conv_params(self, x_shape):
+    def conv_params(self, x_shape: Sequence[int]) -> Tuple[ConvParams, Tuple[int, int]]:
         """(xnor_conv_params fields, (out_h, out_w)) for packed NHWC input of x_shape."""
         return conv_params(x_shape, self.in_channels, self.out_channels, self.kernel_size, self.stride,
                            self.padding, self.dilation, self.groups, self.pad_value)
 
-    def _plan(self, backend, shape):
+    def _plan(self, backend: Any, shape: Tuple[int, ...]) -> Tuple[Callable[..., None], Tuple[int, ...], np.dtype[Any]]:
         key = (backend.layout_key(), shape)
         plan = self._plans.get(key)
         if plan is None:
@@ -287,7 +314,8 @@ class BConv2d:
             plan = self._plans[key] = (run, probe.shape, probe.dtype)
         return plan
 
-    def __call__(self, x, num_threads=None, residual=None):
+    def __call__(self, x: PackedArray, num_threads: Optional[int] = None,
+                 residual: Optional[npt.ArrayLike] = None) -> npt.NDArray[Any]:
         """residual (float32 output only): an array of the output's shape added to every output value
         before the clamp, in the same pass (a shortcut connection; see xnor_bconv2d_prepared_add)."""
         x = _packed_nhwc(x, self.in_channels)
@@ -306,8 +334,10 @@ class BConv2d:
         return out
 
 
-def bconv2d(x, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad_value=0, scale=None,
-            bias=None, clamp=None, output="int32", num_threads=None):
+def bconv2d(x: PackedArray, w: PackedArray, in_channels: int, *, stride: IntOrPair = 1, padding: Padding = 0,
+            dilation: IntOrPair = 1, groups: int = 1, pad_value: int = 0, scale: Optional[npt.ArrayLike] = None,
+            bias: Optional[npt.ArrayLike] = None, clamp: Optional[Tuple[float, float]] = None,
+            output: OutputKind = "int32", num_threads: Optional[int] = None) -> npt.NDArray[Any]:
     """Binary 2-D convolution on packed NHWC activations.
 
     x = pack(x_nhwc): (N, H, W, ceil(in_channels/64)) uint64; w = pack(w_ohwi): (O, KH, KW,
@@ -322,7 +352,10 @@ def bconv2d(x, w, in_channels, *, stride=1, padding=0, dilation=1, groups=1, pad
     return layer(x, num_threads)
 
 
-def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_threads=None, transform=None):
+def bdense(x: PackedArray, w: PackedArray, k: int, *, scale: Optional[npt.ArrayLike] = None,
+           bias: Optional[npt.ArrayLike] = None, clamp: Optional[Tuple[float, float]] = None,
+           output: OutputKind = "int32", num_threads: Optional[int] = None,
+           transform: Optional[OutputTransform] = None) -> npt.NDArray[Any]:
     """Binary fully connected layer: x packed (batch, ceil(k/64)), w packed (out_features, ceil(k/64)).
     Returns (batch, out_features) int32/float32, or packed (batch, ceil(out_features/64))."""
     k = as_int(k, "k", 1)
@@ -341,13 +374,14 @@ def bdense(x, w, k, *, scale=None, bias=None, clamp=None, output="int32", num_th
 class BMaxPool2d:
     """Max-pooling on packed NHWC bits, its geometry worked out once per input shape; see bmaxpool2d."""
 
-    def __init__(self, channels, kernel_size, *, stride=None, padding=0, dilation=1):
+    def __init__(self, channels: int, kernel_size: IntOrPair, *, stride: Optional[IntOrPair] = None,
+                 padding: Padding = 0, dilation: IntOrPair = 1) -> None:
         self.channels = as_int(channels, "channels", 1)
         self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
         self.padding, self.dilation = padding, dilation
-        self._geometries = {}
+        self._geometries: Dict[Tuple[int, ...], Tuple[ConvParams, Tuple[int, int]]] = {}
 
-    def __call__(self, x, num_threads=None):
+    def __call__(self, x: PackedArray, num_threads: Optional[int] = None) -> PackedArray:
         x = _packed_nhwc(x, self.channels)
         if x.shape not in self._geometries:
             self._geometries[x.shape] = conv_params(x.shape, self.channels, self.channels, self.kernel_size, self.stride,
@@ -359,7 +393,8 @@ class BMaxPool2d:
         return out
 
 
-def bmaxpool2d(x, channels, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):
+def bmaxpool2d(x: PackedArray, channels: int, kernel_size: IntOrPair, *, stride: Optional[IntOrPair] = None,
+               padding: Padding = 0, dilation: IntOrPair = 1, num_threads: Optional[int] = None) -> PackedArray:
     """Max-pooling on packed NHWC bits: +1 unless every tap is -1 (a bitwise AND); padded taps are
     ignored.  Returns packed (N, OH, OW, ceil(channels/64))."""
     return BMaxPool2d(channels, kernel_size, stride=stride, padding=padding, dilation=dilation)(x, num_threads)
@@ -367,7 +402,7 @@ def bmaxpool2d(x, channels, kernel_size, *, stride=None, padding=0, dilation=1, 
 
 # ---- conversions ------------------------------------------------------------------------------------
 
-def pack_nhwc(x):
+def pack_nhwc(x: npt.ArrayLike) -> PackedArray:
     """Float NHWC activations -> packed NHWC (channels along the last axis)."""
     x = np.asarray(x)
     if x.ndim != 4:
@@ -375,14 +410,14 @@ def pack_nhwc(x):
     return pack(x)
 
 
-def unpack_nhwc(x, channels, dtype=np.float32):
+def unpack_nhwc(x: PackedArray, channels: int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[Any]:
     """Packed NHWC -> +-1 NHWC in `dtype`."""
     return unpack(x, as_int(channels, "channels", 1), dtype)
 
 
 # ---- float layers (numpy / BLAS) --------------------------------------------------------------------
 
-def _float_nhwc(x, name="x"):
+def _float_nhwc(x: npt.ArrayLike, name: str = "x") -> FloatArray:
     x = np.asarray(x)
     if x.dtype.kind != "f":
         raise TypeError(f"{name} must be a float array, got dtype {x.dtype}")
@@ -391,7 +426,7 @@ def _float_nhwc(x, name="x"):
     return x
 
 
-def _direct_conv_weights(w, groups):
+def _direct_conv_weights(w: FloatArray, groups: int) -> npt.NDArray[np.float32]:
     """OHWI weights as the C float conv wants them: HWIO (groups 1) or (kh, kw, c) (depthwise)."""
     if groups == 1:
         return np.ascontiguousarray(w.transpose(1, 2, 3, 0), np.float32)
@@ -406,7 +441,8 @@ class Conv2d:
     the cores the binary kernels are about to use.  Anything else (other dtypes, grouped convs, the
     Numba backend) runs as im2col (one strided copy) and one matrix product per group through BLAS."""
 
-    def __init__(self, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    def __init__(self, w: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None, *, stride: IntOrPair = 1,
+                 padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1) -> None:
         w = np.asarray(w)
         if w.ndim != 4:
             raise ValueError(f"w must be OHWI (4-D), got shape {w.shape}")
@@ -423,25 +459,26 @@ class Conv2d:
             self.direct_bias = None if bias is None else _per_channel(bias, o, "bias")
         # Winograd-prepared weights, made on the first call whose geometry uses them (they depend on the
         # kernel, strides and channels, not on the input size); shared with with_padding's copies.
-        self._prepared = {}
-        self._geometries = {}  # input shape -> conv_params (with this layer's padding)
+        self._prepared: Dict[Tuple[Any, bool], Optional[npt.NDArray[np.float32]]] = {}
+        self._geometries: Dict[Tuple[int, ...], Tuple[ConvParams, Tuple[int, int]]] = {}  # input shape -> conv_params
 
     @property
-    def uses_blas(self):
+    def uses_blas(self) -> bool:
+        """Whether calls run through numpy's BLAS (not the C library's direct conv)."""
         return self.direct_weights is None
 
-    def conv_params(self, x_shape):
+    def conv_params(self, x_shape: Sequence[int]) -> Tuple[ConvParams, Tuple[int, int]]:
         """(xnor_conv_params fields, (out_h, out_w)) for NHWC input of x_shape."""
         o, kh, kw, _ = self.w.shape
         return conv_params(x_shape, x_shape[3], o, (kh, kw), self.stride, self.padding, self.dilation, self.groups, 0)
 
-    def with_padding(self, padding):
+    def with_padding(self, padding: Padding) -> Conv2d:
         """The same layer (prepared weights shared) with other padding: auto_pad depends on the input size."""
         other = copy.copy(self)
         other.padding, other._geometries = padding, {}
         return other
 
-    def __call__(self, x, num_threads=None):
+    def __call__(self, x: npt.ArrayLike, num_threads: Optional[int] = None) -> FloatArray:
         x = _float_nhwc(x)
         w, groups = self.w, self.groups
         n, h, wd, c = x.shape
@@ -469,13 +506,15 @@ class Conv2d:
         return _conv2d_blas(x, w, self.bias, geometry, oh, ow)
 
 
-def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num_threads=None):
+def conv2d(x: npt.ArrayLike, w: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None, *, stride: IntOrPair = 1,
+           padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1, num_threads: Optional[int] = None) -> FloatArray:
     """Float 2-D convolution, NHWC input and OHWI weights (zero padding); see Conv2d, which prepares the
     weights once for repeated calls."""
     return Conv2d(w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)(x, num_threads)
 
 
-def _conv2d_blas(x, w, bias, geometry, oh, ow):
+def _conv2d_blas(x: FloatArray, w: npt.NDArray[Any], bias: Optional[npt.ArrayLike], geometry: ConvParams, oh: int,
+                 ow: int) -> FloatArray:
     n, h, wd, c = x.shape
     o, kh, kw, cg = w.shape
     groups = geometry["groups"]
@@ -514,7 +553,7 @@ def _conv2d_blas(x, w, bias, geometry, oh, ow):
     return out
 
 
-def pad_hw(x, top, bottom, left, right, value=0):
+def pad_hw(x: npt.NDArray[Any], top: int, bottom: int, left: int, right: int, value: float = 0) -> npt.NDArray[Any]:
     """Pad the H and W axes of an NHWC array (np.pad costs ~25 us even for tiny arrays)."""
     n, h, w, c = x.shape
     out = np.full((n, h + top + bottom, w + left + right, c), value, x.dtype)
@@ -522,7 +561,8 @@ def pad_hw(x, top, bottom, left, right, value=0):
     return out
 
 
-def dense(x, w, bias=None, *, num_threads=None):
+def dense(x: npt.ArrayLike, w: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None, *,
+          num_threads: Optional[int] = None) -> FloatArray:
     """Float fully connected layer: x (batch, k) @ w(out, k).T + bias (see Dense)."""
     return Dense(w, bias)(x, num_threads)
 
@@ -531,7 +571,7 @@ class Dense:
     """A float fully connected layer with its weights prepared once: float32 runs as a 1x1 direct
     convolution in C (no BLAS, see Conv2d), anything else through numpy."""
 
-    def __init__(self, w, bias=None):
+    def __init__(self, w: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None) -> None:
         w = np.asarray(w)
         if w.ndim != 2:
             raise ValueError(f"w must be (out, k), got shape {w.shape}")
@@ -539,10 +579,11 @@ class Dense:
         self.conv = Conv2d(w[:, None, None, :], bias) if w.dtype == _F32 else None  # the layer as a 1x1 conv
 
     @property
-    def uses_blas(self):
+    def uses_blas(self) -> bool:
+        """Whether calls run through numpy's BLAS (not the C library's direct conv)."""
         return self.conv is None or self.conv.uses_blas
 
-    def __call__(self, x, num_threads=None):
+    def __call__(self, x: npt.ArrayLike, num_threads: Optional[int] = None) -> FloatArray:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.w.shape[1]:
             raise ValueError(f"x must be (batch, {self.w.shape[1]}), got shape {x.shape}")
@@ -552,7 +593,9 @@ class Dense:
         return y + self.bias if self.bias is not None else y
 
 
-def pool2d_nhwc(x, kind, kernel_size, *, stride=None, padding=0, dilation=1, num_threads=None):
+def pool2d_nhwc(x: npt.ArrayLike, kind: Literal["max", "avg", "avg_include_pad"], kernel_size: IntOrPair, *,
+                stride: Optional[IntOrPair] = None, padding: Padding = 0, dilation: IntOrPair = 1,
+                num_threads: Optional[int] = None) -> Optional[npt.NDArray[np.float32]]:
     """Max or average pooling of NHWC float32 in C; None when the C library is not there (callers then
     use numpy).  kind: "max" (padded taps ignored), "avg" (mean of the taps inside the input),
     "avg_include_pad"."""
@@ -567,7 +610,8 @@ def pool2d_nhwc(x, kind, kernel_size, *, stride=None, padding=0, dilation=1, num
     return out
 
 
-def avg_pool2d(x, kernel_size, *, stride=None, padding=0, count_include_pad=False, num_threads=None):
+def avg_pool2d(x: npt.ArrayLike, kernel_size: IntOrPair, *, stride: Optional[IntOrPair] = None, padding: Padding = 0,
+               count_include_pad: bool = False, num_threads: Optional[int] = None) -> FloatArray:
     """Average pooling over NHWC float input (padded taps excluded from the count unless asked)."""
     out = pool2d_nhwc(x, "avg_include_pad" if count_include_pad else "avg", kernel_size, stride=stride,
                       padding=padding, num_threads=num_threads)
@@ -592,25 +636,27 @@ def avg_pool2d(x, kernel_size, *, stride=None, padding=0, count_include_pad=Fals
     return total / count[None, :, :, None]
 
 
-def global_avg_pool(x):
+def global_avg_pool(x: npt.ArrayLike) -> FloatArray:
     """NHWC -> (N, C) mean over height and width."""
     return _float_nhwc(x).mean(axis=(1, 2))
 
 
-def add(a, b):
+def add(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[Any]:
     """Residual shortcut (Bi-Real Net, QuickNet)."""
     return np.add(a, b)
 
 
-def relu(x):
+def relu(x: npt.ArrayLike) -> npt.NDArray[Any]:
+    """max(x, 0)."""
     return np.maximum(x, 0)
 
 
-def prelu(x, slope):
+def prelu(x: npt.ArrayLike, slope: npt.ArrayLike) -> npt.NDArray[Any]:
     """PReLU with a per-channel (last axis) or scalar slope."""
     x = np.asarray(x)
     return np.where(x < 0, x * np.asarray(slope, x.dtype), x)
 
 
-def hardtanh(x, min_val=-1.0, max_val=1.0):
+def hardtanh(x: npt.ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> npt.NDArray[Any]:
+    """x clipped to [min_val, max_val]."""
     return np.clip(x, min_val, max_val)

@@ -4,9 +4,13 @@ Validation lives here (shapes, dtypes, contiguity, ranges) so that the backends 
 (cbackend.py) or Numba (numba_backend.py), only ever see arrays they can index safely; backend.py
 chooses between them.
 """
+from __future__ import annotations
+
 import operator
+from typing import Any, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import BackendError, CLibraryMissing
 from .backend import backend_info, get_backend, load_backend, use_backend
@@ -18,12 +22,12 @@ _I32 = np.dtype(np.int32)
 _F32 = np.dtype(np.float32)
 
 
-def words_for(k):
+def words_for(k: int) -> int:
     """Number of uint64 words holding k packed values."""
     return (k + 63) // 64
 
 
-def as_int(value, name, minimum):
+def as_int(value: Any, name: str, minimum: int) -> int:
     try:
         value = operator.index(value)
     except TypeError:
@@ -33,7 +37,7 @@ def as_int(value, name, minimum):
     return value
 
 
-def pack(x):
+def pack(x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
     """Pack the last axis of `x` into bits: x < 0 -> -1 (bit 1), everything else -> +1 (bit 0).
 
     Returns a uint64 array of shape x.shape[:-1] + (ceil(K/64),); tail bits of the last word are 0.
@@ -54,7 +58,7 @@ def pack(x):
     return out
 
 
-def unpack(words, k, dtype=np.float32):
+def unpack(words: npt.NDArray[np.uint64], k: int, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[Any]:
     """Inverse of pack: uint64 words (..., ceil(k/64)) -> array (..., k) of +1/-1 in `dtype`."""
     k = as_int(k, "k", 0)
     dtype = np.dtype(dtype)
@@ -73,7 +77,7 @@ def unpack(words, k, dtype=np.float32):
     return out if dtype == _F32 else out.astype(dtype)
 
 
-def check_words(arr, name):
+def check_words(arr: npt.NDArray[np.uint64], name: str) -> npt.NDArray[np.uint64]:
     if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of uint64 packed words, got {type(arr).__name__}")
     if arr.dtype != _U64:
@@ -83,7 +87,8 @@ def check_words(arr, name):
     return arr
 
 
-def bgemm(a, b, k, *, out=None, num_threads=None):
+def bgemm(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], k: int, *,
+          out: Optional[npt.NDArray[np.int32]] = None, num_threads: Optional[int] = None) -> npt.NDArray[np.int32]:
     """Binary matrix product of packed rows: out[i, j] = sum_q a_iq * b_jq over k values of +-1.
 
     a: packed (M, W) uint64, b: packed (N, W) uint64, W = ceil(k/64).  Returns int32 (M, N) = A @ B.T

@@ -3,19 +3,22 @@
 XNORINFER_BACKEND=c|numba forces one; by default the C library is used when it was built, else Numba.
 Both are resolved lazily, on the first kernel call, so `import xnorinfer` stays cheap.
 """
+from __future__ import annotations
+
 import logging
 import os
 import threading
 from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
 
 from ..errors import BackendError, CLibraryMissing
 
 log = logging.getLogger("xnorinfer")
 _lock = threading.Lock()
-_backends = {}
+_backends: Dict[str, Any] = {}
 
 
-def _load_c():
+def _load_c() -> Any:
     try:
         from .clib import ffi, lib
     except ImportError:
@@ -24,7 +27,7 @@ def _load_c():
     return CBackend(ffi, lib)
 
 
-def load_backend(name):
+def load_backend(name: str) -> Any:
     """The backend called `name` ("c" or "numba"), created once."""
     with _lock:
         if name not in _backends:
@@ -43,10 +46,10 @@ def load_backend(name):
         return _backends[name]
 
 
-_default = None
+_default: Any = None
 
 
-def get_backend():
+def get_backend() -> Any:
     global _default
     backend = _default
     if backend is None:
@@ -67,7 +70,7 @@ def get_backend():
 
 
 @contextmanager
-def use_backend(name, isa=None):
+def use_backend(name: str, isa: Optional[str] = None) -> Iterator[Any]:
     """Run the enclosed code on backend `name` (and, for C, ISA path `isa`): for tests and benchmarks."""
     global _default
     previous, backend = _default, load_backend(name)
@@ -85,14 +88,14 @@ def use_backend(name, isa=None):
             backend.select_isa(previous_isa)
 
 
-def backend_info():
+def backend_info() -> Dict[str, Any]:
     """Which backend and ISA path run the kernels, which paths this CPU supports, how many threads."""
     info = get_backend().info()
     info["c_library_built"] = _load_c_cached() is not None
     return info
 
 
-def _load_c_cached():
+def _load_c_cached() -> Any:
     try:
         return load_backend("c")
     except CLibraryMissing:
