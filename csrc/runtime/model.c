@@ -8,7 +8,7 @@
  * one allocation that lives with the model.  Every failure returns a status and leaves its message in
  * xnor_last_error().
  */
-#define _POSIX_C_SOURCE 199309L /* clock_gettime, for profiling */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, for profiling (200809L: snprintf stays declared on macOS too) */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

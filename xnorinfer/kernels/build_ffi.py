@@ -9,7 +9,6 @@ import glob
 import importlib.util
 import os
 import re
-import sys
 
 from cffi import FFI
 
@@ -81,9 +80,6 @@ ffibuilder.set_source(
     include_dirs=[os.path.relpath(os.path.join(CSRC, "include"), ROOT),
                   os.path.relpath(CSRC, ROOT)],
     extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden", "-ffp-contract=off"],
-    # macOS: runtime/model.c's _POSIX_C_SOURCE 199309L (for clock_gettime) would hide C99's snprintf
-    # there; _DARWIN_C_SOURCE keeps the whole API visible, as glibc's default does.
-    define_macros=[("_DARWIN_C_SOURCE", None)] if sys.platform == "darwin" else [],
     libraries=["pthread", "m"],
 )
 
