@@ -25,7 +25,9 @@ import enum
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Dict, Optional, Type, TypeVar
+
+E = TypeVar("E", bound=enum.IntEnum)
 
 
 # The providers a session accepts: xnorinfer's own name, and onnxruntime's CPU provider (xnorinfer is a
@@ -33,12 +35,12 @@ from typing import Optional
 PROVIDERS = ("XnorinferExecutionProvider", "CPUExecutionProvider")
 
 
-def get_available_providers():
+def get_available_providers() -> list:
     """As onnxruntime.get_available_providers()."""
     return list(PROVIDERS)
 
 
-def get_device():
+def get_device() -> str:
     """As onnxruntime.get_device(): where sessions run."""
     return "CPU"
 
@@ -91,33 +93,34 @@ class SessionOptions:
     Setting an attribute onnxruntime does not have is an AttributeError, as it is there."""
 
     __slots__ = tuple(_DEFAULTS) + ("_config",)
+    _config: Dict[str, str]
 
-    def __init__(self):
+    def __init__(self) -> None:
         for name, value in _DEFAULTS.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_config", {})
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if name not in _DEFAULTS:
             raise AttributeError(f"'SessionOptions' object has no attribute {name!r}")
         object.__setattr__(self, name, _checked(name, value))
 
-    def add_session_config_entry(self, key, value):
+    def add_session_config_entry(self, key: str, value: str) -> None:
         """Kept and returned by get_session_config_entry; xnorinfer reads no entries (a warning says
         so when the session starts)."""
         self._config[str(key)] = str(value)
 
-    def get_session_config_entry(self, key):
+    def get_session_config_entry(self, key: str) -> str:
         if key not in self._config:
             raise RuntimeError(f"SessionOptions does not have configuration with key: {key}")
         return self._config[key]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         changed = {k: getattr(self, k) for k in _DEFAULTS if getattr(self, k) != _DEFAULTS[k]}
         return f"SessionOptions({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
 
-def _checked(name, value):
+def _checked(name: str, value: Any) -> Any:
     if name == "graph_optimization_level":
         return _enum(GraphOptimizationLevel, value, name)
     if name == "execution_mode":
@@ -134,7 +137,7 @@ def _checked(name, value):
     return value
 
 
-def _enum(cls, value, name):
+def _enum(cls: Type[E], value: Any, name: str) -> E:
     """Our enum member for ours, onnxruntime's (a pybind11 enum: int() and .name) or an int."""
     try:
         return cls(int(value))
@@ -156,7 +159,7 @@ class Settings:
 LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL}
 
 
-def settings(sess_options, num_threads=None, binarize_layers=True):
+def settings(sess_options: Any, num_threads: Optional[int] = None, binarize_layers: bool = True) -> "Settings":
     """Settings from sess_options (ours, onnxruntime's, or None) and the session's own keywords."""
     if sess_options is None:
         return Settings(num_threads=num_threads, binarize=binarize_layers)
@@ -175,12 +178,12 @@ def settings(sess_options, num_threads=None, binarize_layers=True):
                     logid=read["logid"])
 
 
-def _is_ort_options(obj):
+def _is_ort_options(obj: Any) -> bool:
     cls = type(obj)
     return cls.__name__ == "SessionOptions" and cls.__module__.split(".")[0] == "onnxruntime"
 
 
-def _warn_unsupported(read, sess_options):
+def _warn_unsupported(read: Dict[str, Any], sess_options: Any) -> None:
     notes = []
     if read["execution_mode"] == ExecutionMode.ORT_PARALLEL:
         notes.append("execution_mode=ORT_PARALLEL (steps run in sequence; intra_op_num_threads sets the kernels' "

@@ -19,6 +19,8 @@ import os
 import threading
 import time
 
+from typing import Any, Dict, List, Optional, Sequence, Union
+
 import numpy as np
 
 from .operators import OPS, Packed
@@ -29,7 +31,7 @@ MAX_EVENTS = 1_000_000   # as onnxruntime caps its profiler; later steps are cou
 _KIND = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 
 
-def type_shape(value):
+def type_shape(value: Any) -> Dict[str, List[int]]:
     """onnxruntime's {"<type>": [dims]} of a value of the Python executor."""
     if isinstance(value, Packed):
         if value.words is not None:
@@ -39,7 +41,7 @@ def type_shape(value):
     return {_KIND.get(arr.dtype.kind, str(arr.dtype)): list(arr.shape)}
 
 
-def step_format(op, input_shapes):
+def step_format(op: str, input_shapes: Sequence[Dict[str, List[int]]]) -> str:
     """"binary" for a step of a layer on packed bits, else the kind of the step's first input."""
     opdef = OPS.get(op)
     if (opdef is not None and opdef.packed_inputs) or any("bits" in t for t in input_shapes):
@@ -50,22 +52,24 @@ def step_format(op, input_shapes):
 class Trace:
     """The events of one session's profile."""
 
-    def __init__(self, prefix, threads):
+    def __init__(self, prefix: str, threads: int) -> None:
         self.prefix, self.threads = prefix, threads
         self.start_ns = time.time_ns()                 # onnxruntime's get_profiling_start_time_ns
         self._t0 = time.perf_counter_ns()
-        self.events, self.dropped, self.runs = [], 0, 0
+        self.events: List[Dict[str, Any]] = []
+        self.dropped, self.runs = 0, 0
         self._lock = threading.Lock()
 
-    def now_us(self):
+    def now_us(self) -> float:
         return (time.perf_counter_ns() - self._t0) / 1e3
 
-    def begin_run(self):
+    def begin_run(self) -> int:
         with self._lock:
             self.runs += 1
             return self.runs - 1
 
-    def add(self, *, layer, op, kernel, executor, ts, dur, inputs, outputs, step, run, threads=None):
+    def add(self, *, layer: str, op: str, kernel: str, executor: str, ts: float, dur: float, inputs: List[Dict[str, List[int]]],
+            outputs: List[Dict[str, List[int]]], step: int, run: int, threads: Optional[int] = None) -> None:
         event = {"cat": "Node", "name": f"{layer}_kernel_time", "ph": "X", "ts": round(ts, 3), "dur": round(dur, 3),
                  "pid": os.getpid(), "tid": threading.get_native_id(),
                  "args": {"op_name": op, "layer": layer, "format": step_format(op, inputs), "provider": PROVIDER,
@@ -77,7 +81,7 @@ class Trace:
             else:
                 self.dropped += 1
 
-    def write(self, path=None):
+    def write(self, path: Optional[str] = None) -> str:
         """Write the events as JSON (default path: <prefix><local date>_<time>.json); returns the path."""
         if path is None:
             path = self.prefix + time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(self.start_ns / 1e9)) + ".json"
@@ -88,7 +92,8 @@ class Trace:
         return os.fspath(path)
 
 
-def run_python_steps(steps, constants, feeds, trace, run):
+def run_python_steps(steps: Sequence[Any], constants: Dict[str, Any], feeds: Dict[str, Any], trace: Trace,
+                     run: int) -> Dict[str, Any]:
     """executor.run_steps, timing each step into `trace`."""
     env = dict(constants)
     env.update(feeds)
@@ -107,15 +112,18 @@ def run_python_steps(steps, constants, feeds, trace, run):
     return env
 
 
-def summarize(events):
+def summarize(events: Union[List[Dict[str, Any]], str, "os.PathLike[str]"]) -> str:
     """A table of time by op (graph op, format), from trace events (a list, or a path to a trace)."""
+    items: List[Dict[str, Any]]
     if isinstance(events, (str, os.PathLike)):
         with open(events) as f:
-            events = json.load(f)
-    steps = [e for e in events if e.get("cat") == "Node" and e.get("ph") == "X"]
+            items = json.load(f)
+    else:
+        items = events
+    steps = [e for e in items if e.get("cat") == "Node" and e.get("ph") == "X"]
     runs = len({e["args"].get("run") for e in steps}) or 1
     total = sum(e["dur"] for e in steps) or 1.0
-    by_op = {}
+    by_op: Dict[tuple, tuple] = {}
     for e in steps:
         key = (e["args"].get("op_name", e["name"]), e["args"].get("format", ""))
         calls, dur = by_op.get(key, (0, 0.0))

@@ -3,7 +3,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -11,7 +11,7 @@ import numpy.typing as npt
 from . import executor as python_executor
 from . import importers
 from .errors import ModelError
-from .ir import ModelMeta
+from .ir import Graph, ModelMeta, Node, ValueInfo
 from .operators import Packed
 from .options import PROVIDERS, SessionOptions, settings
 from .passes import pipeline
@@ -31,7 +31,7 @@ ModelMetadata = ModelMeta   # onnxruntime's name for it
 _controller = None
 
 
-def _blas_controller():
+def _blas_controller() -> Any:
     global _controller
     if _controller is None:
         from threadpoolctl import ThreadpoolController
@@ -47,11 +47,12 @@ class NodeArg:
     type: str
 
 
-def _node_arg(v) -> NodeArg:
+def _node_arg(v: ValueInfo) -> NodeArg:
     return NodeArg(v.name, list(v.shape) if v.shape is not None else None, _TYPE_NAMES.get(v.dtype, str(v.dtype)))
 
 
-def _providers(providers, provider_options):
+def _providers(providers: Optional[Sequence[Any]], provider_options: Optional[Sequence[Dict[str, Any]]]
+               ) -> Tuple[List[str], Dict[str, Dict[str, str]]]:
     """The accepted providers and their options, as onnxruntime's get_providers / get_provider_options
     give them.  Unknown providers: a warning when an accepted one remains (onnxruntime's code often
     lists a GPU provider first), else a ValueError."""
@@ -83,7 +84,7 @@ def _providers(providers, provider_options):
     return names, options
 
 
-def _set_log_level(level):
+def _set_log_level(level: int) -> None:
     """log_severity_level as a level of the "xnorinfer" logger, with a stderr handler when the
     application configured none (so a verbose level shows, as it does in onnxruntime)."""
     log.setLevel(level)
@@ -161,10 +162,10 @@ class InferenceSession:
         self._outputs = [_node_arg(v) for v in graph.outputs]
         self._log_plan()
 
-    def _log(self, level, message, *args):
+    def _log(self, level: int, message: str, *args: Any) -> None:
         log.log(level, self._logid + message, *args)
 
-    def _log_plan(self):
+    def _log_plan(self) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
         binary = [n for n in self._graph.nodes if n.op in ("XBConv", "XBDense")]
@@ -173,7 +174,7 @@ class InferenceSession:
             if node.why:
                 self._log(logging.INFO, "layer %s (%s) stays float: %s", node.name, node.op, node.why)
 
-    def _threads(self):
+    def _threads(self) -> int:
         if self._settings.num_threads:
             return self._settings.num_threads
         from .kernels import backend_info
@@ -224,7 +225,7 @@ class InferenceSession:
                       len(trace.events), trace.dropped)
         return trace.write()
 
-    def _check_feed(self, input_feed):
+    def _check_feed(self, input_feed: Mapping[str, npt.ArrayLike]) -> Dict[str, np.ndarray]:
         if not isinstance(input_feed, dict):
             raise TypeError("input_feed must be a dict {input name: numpy array}")
         expected = {v.name: v for v in self._graph.inputs}
@@ -278,7 +279,7 @@ class InferenceSession:
         with _blas_controller().limit(limits=1, user_api="blas"):
             return self._run_python(feeds, wanted)
 
-    def _run_python(self, feeds, wanted):
+    def _run_python(self, feeds: Dict[str, np.ndarray], wanted: List[str]) -> List[np.ndarray]:
         trace = self._trace
         if trace is None:
             return python_executor.execute(self._steps, self._graph.constants, feeds, wanted)
@@ -286,7 +287,7 @@ class InferenceSession:
         env = run_python_steps(self._steps, self._graph.constants, feeds, trace, trace.begin_run())
         return [np.asarray(env[n]) for n in wanted]
 
-    def _log_fallback(self, reason):
+    def _log_fallback(self, reason: Optional[str]) -> None:
         """The Python executor runs instead of the C runtime: a warning once per reason (the model does
         not lower), a debug message for an input the program cannot compute exactly."""
         key = reason or "input"
@@ -300,7 +301,7 @@ class InferenceSession:
             self._log(logging.DEBUG, "an input the C program cannot compute exactly (an exact 0 at a sign): "
                                      "the Python executor runs it")
 
-    def program(self, batch=1):
+    def program(self, batch: int = 1) -> Any:
         """The C runtime's program for the declared input shapes (free dimensions set to `batch`), or the
         reason (a string) why the model does not lower."""
         from .runtime.cmodel import make_program
@@ -311,7 +312,7 @@ class InferenceSession:
             shapes[v.name] = tuple(d if isinstance(d, int) and d > 0 else batch for d in v.shape)
         return make_program(self._graph, self._steps, shapes)
 
-    def save(self, path, batch=1):
+    def save(self, path: Union[str, "os.PathLike[str]"], batch: int = 1) -> int:
         """Write the planned graph, packed weights included, as a .xnor file (importers/xnor.py), with the
         C runtime's program for inputs of batch `batch` when the model lowers (else without; the reason
         is in self.program_note)."""
@@ -319,7 +320,7 @@ class InferenceSession:
         self.program_note = prog if isinstance(prog, str) else None
         return importers.xnor.save(self._graph, os.fspath(path), None if isinstance(prog, str) else prog)
 
-    def _trace_shapes(self):
+    def _trace_shapes(self) -> Dict[str, Tuple[int, ...]]:
         """Output shapes of every value for one batch-1 run on zeros (free dimensions set to 1)."""
         feeds = {}
         for v in self._graph.inputs:
@@ -333,11 +334,11 @@ class InferenceSession:
             return {}
         return {name: v.shape if isinstance(v, Packed) else np.shape(v) for name, v in env.items()}
 
-    def summary(self):
+    def summary(self) -> str:
         """A table of the plan: each layer, binary or float, its multiply-accumulates for one input
         (batch 1), weight bytes packed / float, and why a candidate stayed float."""
         shapes = self._trace_shapes()
-        rows = [("layer", "op", "kind", "MACs", "weights packed/float (bytes)", "note")]
+        rows: List[Tuple[str, ...]] = [("layer", "op", "kind", "MACs", "weights packed/float (bytes)", "note")]
         rows += [row for row in (_summary_row(node, shapes, self._graph) for node in self._graph.nodes) if row]
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
         table = "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
@@ -349,12 +350,12 @@ class InferenceSession:
         return table + f"\nexecutor: C runtime, one call per run ({len(prog.steps)} steps)"
 
 
-def _macs(shapes, node, per_output):
+def _macs(shapes: Dict[str, Tuple[int, ...]], node: Node, per_output: int) -> str:
     shape = shapes.get(node.outputs[0])
     return f"{int(np.prod(shape)) * per_output:,}" if shape is not None and per_output else ""
 
 
-def _conv_macs(in_shape, conv, w_shape):
+def _conv_macs(in_shape: Optional[Tuple[int, ...]], conv: Any, w_shape: Tuple[int, ...]) -> str:
     """Multiply-accumulates of a 2-D convolution for an NCHW input shape ("" if unknown)."""
     if in_shape is None or len(in_shape) != 4:
         return ""
@@ -362,8 +363,8 @@ def _conv_macs(in_shape, conv, w_shape):
     return f"{in_shape[0] * w_shape[0] * oh * ow * int(np.prod(w_shape[1:])):,}"
 
 
-def _binary_row(node, shapes):
-    a = node.attrs
+def _binary_row(node: Node, shapes: Dict[str, Tuple[int, ...]]) -> Tuple[str, ...]:
+    a: Any = node.attrs   # XBConvAttrs or XBDenseAttrs
     size, per = int(np.prod(a.weight_shape)), int(np.prod(a.weight_shape[1:]))
     fused = a.packed
     if fused is not None:
@@ -376,14 +377,14 @@ def _binary_row(node, shapes):
     return (node.name, node.op[2:].lower(), "binary", count, f"{(size + 7) // 8}/{size * 4}", node.why or note)
 
 
-def _summary_row(node, shapes, graph):
+def _summary_row(node: Node, shapes: Dict[str, Tuple[int, ...]], graph: Graph) -> Optional[Tuple[str, ...]]:
     """The summary's row for a node (None: not a layer)."""
     if node.op in ("XBConv", "XBDense"):
         return _binary_row(node, shapes)
     if node.op == "XPack":
         return (node.name, "pack", "edge", "", "", "float -> bits")
     if node.op == "XFloatConvPack":
-        w = node.attrs.weights
+        w = getattr(node.attrs, "weights")
         return (node.name, "conv", "float", _macs(shapes, node, int(np.prod(w.shape[1:]))), f"-/{w.size * 4}",
                 "first layer: NHWC conv + sign packed")
     if node.op in ("Conv", "Gemm", "MatMul"):
@@ -393,7 +394,7 @@ def _summary_row(node, shapes, graph):
         elif node.op == "Conv":
             per = int(np.prod(w.shape[1:]))
         else:
-            per = w.shape[1] if node.op == "Gemm" and node.attrs.transB else w.shape[0]
+            per = w.shape[1] if node.op == "Gemm" and getattr(node.attrs, "transB") else w.shape[0]
         size = f"-/{w.size * 4}" if w is not None else ""
         return (node.name, node.op.lower(), "float", _macs(shapes, node, per), size, node.why)
     return None
