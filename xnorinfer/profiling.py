@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -50,14 +50,16 @@ def step_format(op: str, input_shapes: Sequence[Dict[str, List[int]]]) -> str:
 
 
 class Trace:
-    """The events of one session's profile."""
+    """The steps of one session's profile.  A run records its steps' raw figures (the C runtime's:
+    one array of times per run); the events are built when written, so a profiled run costs little
+    more than an unprofiled one."""
 
     def __init__(self, prefix: str, threads: int) -> None:
         self.prefix, self.threads = prefix, threads
         self.start_ns = time.time_ns()                 # onnxruntime's get_profiling_start_time_ns
         self._t0 = time.perf_counter_ns()
-        self.events: List[Dict[str, Any]] = []
-        self.dropped, self.runs = 0, 0
+        self._records: List[tuple] = []                # ("step", fields...) or ("c_run", fields...)
+        self.kept, self.dropped, self.runs = 0, 0, 0
         self._lock = threading.Lock()
 
     def now_us(self) -> float:
@@ -68,28 +70,61 @@ class Trace:
             self.runs += 1
             return self.runs - 1
 
-    def add(self, *, layer: str, op: str, kernel: str, executor: str, ts: float, dur: float, inputs: List[Dict[str, List[int]]],
-            outputs: List[Dict[str, List[int]]], step: int, run: int, threads: Optional[int] = None) -> None:
-        event = {"cat": "Node", "name": f"{layer}_kernel_time", "ph": "X", "ts": round(ts, 3), "dur": round(dur, 3),
-                 "pid": os.getpid(), "tid": threading.get_native_id(),
-                 "args": {"op_name": op, "layer": layer, "format": step_format(op, inputs), "provider": PROVIDER,
-                          "executor": executor, "kernel": kernel, "threads": threads or self.threads,
-                          "run": run, "step": step, "input_type_shape": inputs, "output_type_shape": outputs}}
+    def _keep(self, record: tuple, steps: int) -> None:
         with self._lock:
-            if len(self.events) < MAX_EVENTS:
-                self.events.append(event)
+            if self.kept + steps <= MAX_EVENTS:
+                self._records.append(record)
+                self.kept += steps
             else:
-                self.dropped += 1
+                self.dropped += steps
+
+    def add(self, *, layer: str, op: str, kernel: str, executor: str, ts: float, dur: float,
+            inputs: List[Dict[str, List[int]]], outputs: List[Dict[str, List[int]]], step: int, run: int,
+            threads: Optional[int] = None) -> None:
+        """One step."""
+        self._keep(("step", layer, op, kernel, executor, ts, dur, inputs, outputs, step, run,
+                    threads or self.threads, threading.get_native_id()), 1)
+
+    def add_c_run(self, layout: Sequence[tuple], nodes: Sequence[Tuple[str, str]], started: float, times: Any,
+                  run: int, threads: int) -> None:
+        """The steps of one C runtime run: layout[s] = (kernel, _, inputs, outputs) and nodes[s] = (layer,
+        op) as CModel.step_layout and Program.step_nodes give them, times (steps, 2) = start and duration
+        from the run's start (us), `started` when the run began on this trace's clock."""
+        self._keep(("c_run", layout, nodes, started, times, run, threads, threading.get_native_id()), len(layout))
+
+    def events(self) -> List[Dict[str, Any]]:
+        """The trace events so far, in time order."""
+        with self._lock:
+            records = list(self._records)
+        events = []
+        for r in records:
+            if r[0] == "step":
+                events.append(_event(*r[1:]))
+                continue
+            _, layout, nodes, started, times, run, threads, tid = r
+            for step, ((kernel, _, ins, outs), (layer, op)) in enumerate(zip(layout, nodes)):
+                events.append(_event(layer, op, kernel, "c", started + float(times[step][0]), float(times[step][1]),
+                                     ins, outs, step, run, threads, tid))
+        events.sort(key=lambda e: e["ts"])
+        return events
 
     def write(self, path: Optional[str] = None) -> str:
         """Write the events as JSON (default path: <prefix><local date>_<time>.json); returns the path."""
         if path is None:
             path = self.prefix + time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(self.start_ns / 1e9)) + ".json"
-        with self._lock:
-            events = list(self.events)
+        events = self.events()
         with open(path, "w") as f:
             json.dump(events, f, indent=0, separators=(",", ":"))
         return os.fspath(path)
+
+
+def _event(layer: str, op: str, kernel: str, executor: str, ts: float, dur: float, inputs: List[Dict[str, List[int]]],
+           outputs: List[Dict[str, List[int]]], step: int, run: int, threads: int, tid: int) -> Dict[str, Any]:
+    return {"cat": "Node", "name": f"{layer}_kernel_time", "ph": "X", "ts": round(ts, 3), "dur": round(dur, 3),
+            "pid": os.getpid(), "tid": tid,
+            "args": {"op_name": op, "layer": layer, "format": step_format(op, inputs), "provider": PROVIDER,
+                     "executor": executor, "kernel": kernel, "threads": threads, "run": run, "step": step,
+                     "input_type_shape": inputs, "output_type_shape": outputs}}
 
 
 def run_python_steps(steps: Sequence[Any], constants: Dict[str, Any], feeds: Dict[str, Any], trace: Trace,

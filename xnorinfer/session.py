@@ -222,7 +222,7 @@ class InferenceSession:
         self._finalizer.detach()
         if trace.dropped:
             self._log(logging.WARNING, "the profile kept its first %d steps; %d more were not recorded",
-                      len(trace.events), trace.dropped)
+                      trace.kept, trace.dropped)
         return trace.write()
 
     def _check_feed(self, input_feed: Mapping[str, npt.ArrayLike]) -> Dict[str, np.ndarray]:

@@ -481,6 +481,15 @@ xnor_status xnor_model_step_info(const xnor_model *m, size_t step, xnor_step_inf
     return XNOR_OK;
 }
 
+xnor_status xnor_model_step_times(const xnor_model *m, double *times, size_t count) {
+    if (!m || !times) return xnor_fail(XNOR_EINVAL, "null model or times");
+    if (count / 2 < m->n_steps) return xnor_fail(XNOR_EINVAL, "times holds %zu doubles; the model's %zu steps need %zu",
+                                                 count, m->n_steps, 2 * m->n_steps);
+    for (size_t s = 0; s < m->n_steps; s++)
+        times[2 * s] = m->steps[s].last_start * 1e6, times[2 * s + 1] = m->steps[s].last_dur * 1e6;
+    return XNOR_OK;
+}
+
 xnor_status xnor_model_step_operand(const xnor_model *m, size_t step, size_t k, xnor_tensor_info *info) {
     if (!m || !info) return xnor_fail(XNOR_EINVAL, "null model or info");
     if (step >= m->n_steps) return xnor_fail(XNOR_EINVAL, "step %zu: the model has %zu", step, m->n_steps);

@@ -97,6 +97,14 @@ static void check_profile(const xnor_model *m) {
         }
         CHECK(xnor_model_step_operand(m, s, si.n_inputs + 1, &ti) != XNOR_OK);
     }
+    double *times = malloc(2 * n * sizeof *times);
+    CHECK(times != NULL && xnor_model_step_times(m, times, 2 * n) == XNOR_OK);
+    for (size_t s = 0; s < n; s++) {
+        CHECK(xnor_model_step_info(m, s, &si) == XNOR_OK);
+        CHECK(times[2 * s] == si.start_us && times[2 * s + 1] == si.dur_us);
+    }
+    CHECK(xnor_model_step_times(m, times, 2 * n - 1) != XNOR_OK && xnor_model_step_times(m, NULL, 2 * n) != XNOR_OK);
+    free(times);
     CHECK(xnor_model_step_info(m, n, &si) != XNOR_OK && xnor_model_step_info(m, 0, NULL) != XNOR_OK);
     CHECK(xnor_model_step_info(NULL, 0, &si) != XNOR_OK && xnor_model_step_operand(NULL, 0, 0, &ti) != XNOR_OK);
     CHECK(xnor_model_num_steps(NULL) == 0 && xnor_model_set_profiling(NULL, 1) != XNOR_OK);

@@ -61,6 +61,7 @@ class CModel:
         self.outputs = [self._info(self.lib.xnor_model_output_info, i) for i in range(self.lib.xnor_model_num_outputs(self._model))]
         self._in_checks = [(dtype, int(np.prod(dims))) for _, dtype, dims in self.inputs]
         self._in_ptrs = self.ffi.new("void *[]", len(self.inputs))
+        self._step_info = self.ffi.new("xnor_step_info *")
         self._out_ptrs = self.ffi.new("void *[]", len(self.outputs))
 
     def _error(self):
@@ -95,12 +96,14 @@ class CModel:
         return self._layout
 
     def step_times(self):
-        """(start_us, dur_us, threads) of each step in the last profiled run."""
-        info, times = self.ffi.new("xnor_step_info *"), []
-        for s in range(self.lib.xnor_model_num_steps(self._model)):
-            self.lib.xnor_model_step_info(self._model, s, info)
-            times.append((info.start_us, info.dur_us, info.threads))
-        return times
+        """((steps, 2) array of each step's start and duration in us, threads) of the last profiled run."""
+        n = len(self.step_layout())
+        times = np.empty((n, 2), np.float64)
+        info = self._step_info
+        if self.lib.xnor_model_step_times(self._model, self.ffi.from_buffer("double[]", times), 2 * n) or \
+                self.lib.xnor_model_step_info(self._model, 0, info):
+            raise RuntimeError(f"C runtime: {self._error()}")
+        return times, int(info.threads)
 
     @property
     def arena_bytes(self):
@@ -211,8 +214,5 @@ class Runner:
 
     @staticmethod
     def _add_events(model, entry, trace):
-        run = trace.begin_run()
-        for step, ((kernel, _, ins, outs), (start, dur, threads), (layer, op)) in enumerate(
-                zip(model.step_layout(), model.step_times(), entry.step_nodes)):
-            trace.add(layer=layer, op=op, kernel=kernel, executor="c", ts=model.run_started + start, dur=dur,
-                      inputs=ins, outputs=outs, step=step, run=run, threads=threads)
+        times, threads = model.step_times()
+        trace.add_c_run(model.step_layout(), entry.step_nodes, model.run_started, times, trace.begin_run(), threads)

@@ -74,6 +74,9 @@ typedef struct {
 XNOR_API xnor_status xnor_model_set_profiling(xnor_model *model, int on);
 XNOR_API size_t xnor_model_num_steps(const xnor_model *model);
 XNOR_API xnor_status xnor_model_step_info(const xnor_model *model, size_t step, xnor_step_info *info);
+/* The last profiled run's times of every step at once: times[2 s] = start_us, times[2 s + 1] = dur_us;
+ * count (the doubles times holds) must be at least 2 * xnor_model_num_steps. */
+XNOR_API xnor_status xnor_model_step_times(const xnor_model *model, double *times, size_t count);
 /* Operand k of a step: k < n_inputs an input, k == n_inputs the output. */
 XNOR_API xnor_status xnor_model_step_operand(const xnor_model *model, size_t step, size_t k, xnor_tensor_info *info);
 /* The model's one allocation, in bytes (tables, weights, activations, scratch). */
