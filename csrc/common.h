@@ -39,6 +39,9 @@ xnor_status xnor_fail(xnor_status status, const char *fmt, ...);
  * If the pool is busy with another caller, the work runs on the calling thread alone (nt = 1). */
 typedef void (*xnor_task_fn)(void *ctx, int t, int nt);
 void xnor_parallel(int num_threads, xnor_task_fn fn, void *ctx);
+/* Wake sleeping workers to spin for the next xnor_parallel, without giving them work: a caller about to
+ * run a sequence of parallel steps (a model run) overlaps their wake-up with its first serial work. */
+void xnor_pool_wake(void);
 /* Threads worth using: the request (<= 0: the pool's size), at most one per min_work units of work. */
 int xnor_threads_for(size_t work, size_t min_work, int num_threads);
 /* Task t of nt's share [*lo, *hi) of total items, split in whole units (the last one may be short). */

@@ -23,9 +23,12 @@
 #endif
 
 /* How long a worker (or the waiting caller) spins before sleeping: long enough to catch the next call
- * of a layer-by-layer loop without a futex wake-up, short enough not to steal a core from other work.
- * Measured in time, not iterations: PAUSE takes ~10 cycles on some CPUs and ~140 on others. */
-#define SPIN_NS 50000
+ * of a layer-by-layer loop, and the next run of a model called in a loop, without a futex wake-up,
+ * short enough not to hold a core for long once the work stops (OpenMP runtimes spin 0.2 ms to 200 ms).
+ * A wake-up costs 50-150 us in a VM (VGG-small's first conv took 191 us on 2 threads against 105 on one
+ * when its worker slept between runs with a 50 us spin).  Measured in time, not iterations: PAUSE
+ * takes ~10 cycles on some CPUs and ~140 on others. */
+#define SPIN_NS 1000000
 #define MAX_THREADS 256
 
 static struct {
@@ -37,11 +40,13 @@ static struct {
     uint_fast64_t start_generation;
     atomic_uint_fast64_t generation;
     atomic_uint_fast64_t remaining;
+    atomic_uint_fast64_t wake;      /* bumped by xnor_pool_wake */
+    atomic_int sleeping;           /* workers waiting on work_cv */
     xnor_task_fn fn;
     void *ctx;
     int nt;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, 0};
+          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
 
 static pthread_once_t size_once = PTHREAD_ONCE_INIT;
 
@@ -123,9 +128,13 @@ static void *worker_main(void *arg) {
         uint_fast64_t gen = spin(&pool.generation, seen, 1);
         if (gen == seen) {
             pthread_mutex_lock(&pool.lock);
-            while ((gen = atomic_load(&pool.generation)) == seen)
+            uint_fast64_t wake = atomic_load(&pool.wake);
+            atomic_fetch_add(&pool.sleeping, 1);
+            while ((gen = atomic_load(&pool.generation)) == seen && atomic_load(&pool.wake) == wake)
                 pthread_cond_wait(&pool.work_cv, &pool.lock);
+            atomic_fetch_sub(&pool.sleeping, 1);
             pthread_mutex_unlock(&pool.lock);
+            if (gen == seen) continue; /* woken ahead of a job (xnor_pool_wake): spin for it */
         }
         seen = gen;
         /* Every worker checks in for every job, even one with no task for it: a new job cannot be
@@ -147,6 +156,7 @@ static void reset_after_fork(void) {
     pthread_cond_init(&pool.work_cv, NULL);
     pthread_cond_init(&pool.done_cv, NULL);
     pool.started = 0;
+    atomic_store(&pool.sleeping, 0);
 }
 
 static int start_workers(void) {
@@ -167,6 +177,14 @@ static int start_workers(void) {
 }
 
 static void register_atfork(void) { pthread_atfork(NULL, NULL, reset_after_fork); }
+
+void xnor_pool_wake(void) {
+    if (atomic_load(&pool.sleeping) == 0) return; /* none asleep (or no workers yet) */
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add(&pool.wake, 1);
+    pthread_cond_broadcast(&pool.work_cv);
+    pthread_mutex_unlock(&pool.lock);
+}
 
 void xnor_parallel(int num_threads, xnor_task_fn fn, void *ctx) {
     static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;

@@ -79,6 +79,20 @@ def test_pack_unpack_large_arrays(kernel_path, dtype):
     np.testing.assert_array_equal(xnorinfer.unpack(packed, 4001), np.where(x < 0, -1.0, 1.0).astype(np.float32))
 
 
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+def test_pack_num_threads(kernel_path, num_threads):
+    """A thread count (a session's intra_op_num_threads) gives the same bits, whatever the split."""
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(2001, 130)).astype(np.float32)
+    x.flat[rng.integers(0, x.size, size=500)] = rng.choice(special_values(np.float32), size=500)
+    np.testing.assert_array_equal(xnorinfer.pack(x, num_threads=num_threads), pack_ref(x))
+
+
+def test_pack_num_threads_validated():
+    with pytest.raises(ValueError, match="num_threads"):
+        xnorinfer.pack(np.ones((2, 3), np.float32), num_threads=0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_pack_property(kernel_path, data):

@@ -2,7 +2,7 @@
 #include "pack.h"
 #include "../dispatch.h"
 
-#define PACK_ROWS_PER_TASK_MIN (1u << 20) /* elements below which one thread packs everything */
+#define PACK_ELEMS_PER_TASK_MIN (1u << 16) /* elements a task is worth (~10 us): fewer, and one thread packs all */
 
 typedef struct {
     const void *x;
@@ -44,6 +44,10 @@ static size_t elem_size(xnor_dtype dtype) {
 }
 
 xnor_status xnor_pack(const void *x, xnor_dtype dtype, size_t rows, size_t k, uint64_t *out) {
+    return xnor_pack_threads(x, dtype, rows, k, out, 0);
+}
+
+xnor_status xnor_pack_threads(const void *x, xnor_dtype dtype, size_t rows, size_t k, uint64_t *out, int num_threads) {
     xnor_status st = xnor_init();
     if (st != XNOR_OK) return st;
     size_t elem = elem_size(dtype);
@@ -53,7 +57,7 @@ xnor_status xnor_pack(const void *x, xnor_dtype dtype, size_t rows, size_t k, ui
     if (rows > SIZE_MAX / k / elem) return xnor_fail(XNOR_EINVAL, "pack: rows*k overflows");
     pack_job job = {x, dtype, elem, rows, k, out};
     size_t total = rows * k;
-    int nt = total >= 2 * PACK_ROWS_PER_TASK_MIN && rows >= 2 ? xnor_num_threads() : 1;
+    int nt = rows >= 2 ? xnor_threads_for(total, PACK_ELEMS_PER_TASK_MIN, num_threads) : 1;
     xnor_parallel(nt, pack_task, &job);
     return XNOR_OK;
 }

@@ -520,6 +520,7 @@ static xnor_status run_steps(xnor_model *m) {
     int timed = m->profile || m->tracing;
     struct timespec run0;
     m->last_threads = rt_threads_of(m);
+    if (m->last_threads > 1) xnor_pool_wake(); /* the workers wake while the first steps run */
     if (timed) clock_gettime(CLOCK_MONOTONIC, &run0);
     for (size_t s = 0; s < m->n_steps; s++) {
         rt_step *st = &m->steps[s];

@@ -52,7 +52,8 @@ static void check_bgemm(size_t m, size_t n, size_t k, int threads, const char *i
     free(a); free(b); free(c);
 }
 
-static void check_pack(size_t rows, size_t k, const char *isa) {
+/* threads < 0: xnor_pack, else xnor_pack_threads on that many (0: the pool's size) */
+static void check_pack(size_t rows, size_t k, const char *isa, int threads) {
     size_t W = (k + 63) / 64;
     float *x = malloc(rows * k * 4);
     uint64_t *out = malloc(rows * W * 8);
@@ -63,7 +64,8 @@ static void check_pack(size_t rows, size_t k, const char *isa) {
         x[i] = (r % 5 == 0) ? specials[(r >> 8) % 8] : (float)((int64_t)(r >> 11) % 2001 - 1000) / 7.0f;
     }
     memset(out, 0xAB, rows * W * 8);
-    xnor_status st = xnor_pack(x, XNOR_F32, rows, k, out);
+    xnor_status st = threads < 0 ? xnor_pack(x, XNOR_F32, rows, k, out)
+                                 : xnor_pack_threads(x, XNOR_F32, rows, k, out, threads);
     cases++;
     int bad = st != XNOR_OK;
     for (size_t r = 0; r < rows && !bad; r++) {
@@ -78,7 +80,7 @@ static void check_pack(size_t rows, size_t k, const char *isa) {
             if (back[i] != (x[i] < 0.0f ? -1.0f : 1.0f)) bad = 1;
     }
     if (bad) {
-        printf("FAIL %s pack/unpack rows=%zu k=%zu\n", isa, rows, k);
+        printf("FAIL %s pack/unpack rows=%zu k=%zu threads=%d\n", isa, rows, k, threads);
         failures++;
     }
     free(x); free(out); free(back);
@@ -1042,7 +1044,8 @@ int main(void) {
         check_bgemm(200, 64, 300, 2, name);     /* thread split over rows */
         check_bgemm(9, 128, 1000, 1, name);     /* nibble-split bgemm (n >= 16 panels) at its smallest m, n */
         check_bgemm(33, 257, 4097, 2, name);    /* ... and with ragged m, n, k */
-        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name);
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) check_pack(3, ks[ki], name, -1);
+        check_pack(1001, 200, name, 1), check_pack(1001, 200, name, 2), check_pack(3001, 70, name, 0); /* split rows */
         for (int i = 0; i < 60; i++) check_bconv(name);
         for (int i = 0; i < 40; i++) check_bmaxpool(name);
         for (int i = 0; i < 150; i++) check_float_layers(name, i % 5 == 0);

@@ -37,12 +37,14 @@ def as_int(value: Any, name: str, minimum: int) -> int:
     return value
 
 
-def pack(x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+def pack(x: npt.ArrayLike, num_threads: Optional[int] = None) -> npt.NDArray[np.uint64]:
     """Pack the last axis of `x` into bits: x < 0 -> -1 (bit 1), everything else -> +1 (bit 0).
 
     Returns a uint64 array of shape x.shape[:-1] + (ceil(K/64),); tail bits of the last word are 0.
-    Accepts float16/32/64 and signed integer arrays of at least one dimension.
+    Accepts float16/32/64 and signed integer arrays of at least one dimension.  num_threads: at most
+    this many threads (None: the pool's size; small arrays are packed by one).
     """
+    threads = None if num_threads is None else as_int(num_threads, "num_threads", 1)
     x = np.asarray(x)
     if x.dtype not in PACKABLE_DTYPES:
         raise TypeError(f"pack: dtype {x.dtype} is not supported; expected float16/32/64 or a "
@@ -54,7 +56,7 @@ def pack(x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
     out = np.empty(x.shape[:-1] + (words_for(k),), dtype=np.uint64)
     if rows and k:
         x2 = np.ascontiguousarray(x).reshape(rows, k)
-        get_backend().pack_rows(x2, out.reshape(rows, -1))
+        get_backend().pack_rows(x2, out.reshape(rows, -1), threads)
     return out
 
 

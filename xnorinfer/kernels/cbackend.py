@@ -40,10 +40,11 @@ class CBackend:
 
     # ffi.from_buffer is the cheapest way from a numpy array to a C pointer (~0.3 us, against 1-2 us
     # for .ctypes or __array_interface__), which matters for small calls.
-    def pack_rows(self, x, out):
+    def pack_rows(self, x, out, num_threads=None):
         fb = self.ffi.from_buffer
         rows, k = x.shape
-        status = self.lib.xnor_pack(fb("char[]", x), self._dtype_codes[x.dtype], rows, k, fb("uint64_t[]", out))
+        status = self.lib.xnor_pack_threads(fb("char[]", x), self._dtype_codes[x.dtype], rows, k, fb("uint64_t[]", out),
+                                            num_threads or 0)
         if status:
             self._check(status)
 

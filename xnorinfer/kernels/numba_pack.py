@@ -96,14 +96,17 @@ def _threads(size, rows):
     return min(numba.get_num_threads(), rows) if size >= _PARALLEL_MIN else 1
 
 
-def pack_rows(x, out):
-    """Pack a C-contiguous (rows, k) array into out (rows, ceil(k/64)) uint64 (pre-validated)."""
+def pack_rows(x, out, num_threads=None):
+    """Pack a C-contiguous (rows, k) array into out (rows, ceil(k/64)) uint64 (pre-validated), on up to
+    num_threads threads (None: Numba's)."""
     rows, k = x.shape
     if rows == 0 or k == 0:
         return out
     if x.dtype == np.float16:
         x = x.view(np.uint16)
     threads = _threads(x.size, rows)
+    if num_threads:
+        threads = min(threads, num_threads)
     run_chunks(_pack_chunk, _pack_parallel, (x, out), threads, threads)
     return out
 

@@ -122,22 +122,22 @@ def sign_bits_input(x, minus):
     return np.where(neg, np.int8(-1), np.int8(1))
 
 
-def pack_signs(y, sign, nhwc, bit_values):
+def pack_signs(y, sign, nhwc, bit_values, num_threads=None):
     """The Packed sign tensor of float y (NHWC when nhwc, else NCHW / NC) by SignAttrs `sign`, whose
-    bit_values the caller worked out once."""
+    bit_values the caller worked out once; packed on up to num_threads threads."""
     if sign.ternary and np.any(y == 0):
         dense = np.sign(y).astype(np.float32)
         return Packed(None, y.shape[-1], np.ascontiguousarray(dense.transpose(0, 3, 1, 2))) if nhwc else \
             Packed(None, y.shape[1], dense)
     if nhwc:
-        return Packed(pack(sign_bits_input(y, sign.minus)), y.shape[3], None, bit_values)
+        return Packed(pack(sign_bits_input(y, sign.minus), num_threads), y.shape[3], None, bit_values)
     if y.ndim == 4:
         yt = y.transpose(0, 2, 3, 1)
     elif y.ndim == 2:
         yt = y
     else:
         raise ValueError(f"binary activations must be 2-D or 4-D, got shape {y.shape}")
-    return Packed(pack(sign_bits_input(yt, sign.minus)), y.shape[1], None, bit_values)
+    return Packed(pack(sign_bits_input(yt, sign.minus), num_threads), y.shape[1], None, bit_values)
 
 
 def output_transform(a, clamp=True):
@@ -219,7 +219,7 @@ def prepare_xpack(node, ctx):
     bit_values = node.attrs.bit_values
 
     def run(x):
-        return [pack_signs(np.asarray(x), node.attrs, node.attrs.nhwc, bit_values)]
+        return [pack_signs(np.asarray(x), node.attrs, node.attrs.nhwc, bit_values, ctx.num_threads)]
     return run
 
 
@@ -457,7 +457,7 @@ def prepare_xfloatconvpack(node, ctx):
             else:
                 y = OPS[n.op].run(nhwc_args(n, [y] + [ctx.constants[i] if i else None for i in n.inputs[1:]]),
                                   n.attrs, ctx)[0]
-        return [pack_signs(y, a.pack, True, bit_values)]
+        return [pack_signs(y, a.pack, True, bit_values, ctx.num_threads)]
     run.uses_blas = float_conv.uses_blas
     return run
 

@@ -77,8 +77,11 @@ XNOR_API xnor_status xnor_isa_select(xnor_isa isa);
 /* Threads: the pool's size (workers + the calling thread).  0 in num_threads arguments means this. */
 XNOR_API int xnor_num_threads(void);
 
-/* Pack `rows` rows of `k` elements (row-major, contiguous) into rows * ceil(k/64) words. */
+/* Pack `rows` rows of `k` elements (row-major, contiguous) into rows * ceil(k/64) words, on up to
+ * num_threads threads (0: the pool's size; xnor_pack always uses it). */
 XNOR_API xnor_status xnor_pack(const void *x, xnor_dtype dtype, size_t rows, size_t k, uint64_t *out);
+XNOR_API xnor_status xnor_pack_threads(const void *x, xnor_dtype dtype, size_t rows, size_t k, uint64_t *out,
+                                       int num_threads);
 
 /* Unpack rows * ceil(k/64) words into rows * k floats equal to +1.0f or -1.0f. */
 XNOR_API xnor_status xnor_unpack_f32(const uint64_t *words, size_t rows, size_t k, float *out);

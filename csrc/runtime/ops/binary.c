@@ -34,11 +34,10 @@ static xnor_status pack_run(struct xnor_model *m, const rt_step *s, int num_thre
     const rt_tensor *x = rt_in(m, s, RT_PACK_X), *y = rt_out(m, s);
     const float *v = (const float *)x->data;
     size_t k = x->dims[x->rank - 1], rows = x->count / k, words = XNOR_WORDS(k);
-    (void)num_threads;
     if (par->ternary && any_zero(v, x->count)) /* a sign that keeps 0: an exact 0 needs the float graph */
         return xnor_fail(XNOR_EFALLBACK, "an exact 0 reaches a sign that keeps 0 (ternary); the C program computes "
                                          "only +-1 there");
-    if (par->minus_mask == 1) return xnor_pack(v, XNOR_F32, rows, k, (uint64_t *)y->data);
+    if (par->minus_mask == 1) return xnor_pack_threads(v, XNOR_F32, rows, k, (uint64_t *)y->data, num_threads);
     uint64_t *out = (uint64_t *)y->data;
     for (size_t r = 0; r < rows; r++)
         for (size_t w = 0; w < words; w++) {
