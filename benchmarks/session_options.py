@@ -5,9 +5,12 @@
   profiling   a profiled session against an unprofiled one (the cost of timing each step), and the
               trace's step durations summed per run against each run's wall time.
 
-    python benchmarks/session_options.py [--runs 200] [--model /tmp/vgg_small.onnx]
+    python benchmarks/session_options.py [--runs 200] [--rounds 20] [--model /tmp/vgg_small.onnx]
 
-Times are interleaved (each round runs every session once, in turn) and the medians compared.
+Threads are compared in rounds: each round runs every session for a block of runs (a few warm-up runs
+first, in a rotating order), and the ratio of block medians is taken within the round, so a round
+compares sessions under the same machine load; the rounds' median ratio is reported with its range.
+Profiling on/off alternates run by run.
 """
 import argparse
 import json
@@ -45,9 +48,27 @@ def interleaved(fns, runs, warmup=5):
     return {name: np.array(t) * 1e3 for name, t in times.items()}
 
 
+def rounds(fns, n_rounds, per_block, warmup=5):
+    """{name: [block median ms per round]}: each round runs each function for a block, order rotated."""
+    names = list(fns)
+    out = {name: [] for name in names}
+    for r in range(n_rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            for _ in range(warmup):
+                fns[name]()
+            times = []
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                fns[name]()
+                times.append(time.perf_counter() - t0)
+            out[name].append(float(np.median(times)) * 1e3)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=200, help="runs per session (split into the rounds' blocks)")
+    ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--model", default=os.path.join(tempfile.gettempdir(), "vgg_small.onnx"))
     args = ap.parse_args()
     path = vgg_small(args.model)
@@ -66,13 +87,17 @@ def main():
                 "num_threads=2": xnorinfer.InferenceSession(path, num_threads=2)}
     name = sessions["num_threads=1"].get_inputs()[0].name
     x = {name: x["input"]}
-    lat = interleaved({k: (lambda s=s: s.run(None, x)) for k, s in sessions.items()}, args.runs)
-    med = {k: float(np.median(v)) for k, v in lat.items()}
-    print(f"VGG-small, batch 1, {args.runs} interleaved runs each; {xnorinfer.backend_info()}")
-    for k, v in med.items():
-        print(f"  {k:<24} median {v:7.3f} ms")
-    print(f"  {which} intra_op_num_threads=1 / num_threads=1: {med['intra_op_num_threads=1'] / med['num_threads=1']:.3f}")
-    print(f"  intra_op_num_threads=1 / num_threads=2: {med['intra_op_num_threads=1'] / med['num_threads=2']:.2f}x slower")
+    per_block = max(10, args.runs // args.rounds)
+    blocks = rounds({k: (lambda s=s: s.run(None, x)) for k, s in sessions.items()}, args.rounds, per_block)
+    print(f"VGG-small, batch 1, {args.rounds} rounds of {per_block} runs per session; {xnorinfer.backend_info()}")
+    for k, v in blocks.items():
+        print(f"  {k:<24} median of block medians {np.median(v):7.3f} ms (blocks {min(v):.3f}-{max(v):.3f})")
+
+    def ratio(a, b):
+        r = np.array(blocks[a]) / np.array(blocks[b])
+        return f"{np.median(r):.3f} (rounds {r.min():.3f}-{r.max():.3f})"
+    print(f"  {which} intra_op_num_threads=1 / num_threads=1: {ratio('intra_op_num_threads=1', 'num_threads=1')}")
+    print(f"  intra_op_num_threads=1 / num_threads=2: {ratio('intra_op_num_threads=1', 'num_threads=2')}")
 
     with tempfile.TemporaryDirectory() as tmp:
         so = xnorinfer.SessionOptions()
